@@ -16,7 +16,7 @@ const BLOCK = 4096
 
 /** zeroHashes[k] is the root of an all-zero subtree of height k (zeroHashes[0] = a zero leaf). */
 export const zeroHashes: readonly Uint8Array[] = (() => {
-  const z = [new Uint8Array(32)]
+  const z: Uint8Array[] = [new Uint8Array(32)]
   for (let k = 1; k <= MEMORY_TREE_DEPTH; k++) z.push(keccak2(z[k - 1]!, z[k - 1]!))
   return z
 })()

@@ -1,0 +1,147 @@
+/**
+ * `npm run devnet`: anvil on loopback, the contracts deployed, test accounts funded, and the
+ * sequencer, verifier and proposer running — one command, nothing to configure.
+ */
+import { rmSync } from 'node:fs'
+import path from 'node:path'
+import { parseEther, type Hex } from 'viem'
+import { startAnvil, type Anvil } from '../contracts/anvil.js'
+import { deployVeridex } from '../contracts/deploy.js'
+import { l1Public, l1Wallet } from '../contracts/l1.js'
+import { testCollateralAbi } from '../contracts/out/artifacts.js'
+import { genesisRoots } from '../executor/genesis.js'
+import { VeridexClient } from '../sdk/client.js'
+import { privateKeyToAccount } from 'viem/accounts'
+import { ensureRedis, type RedisHandle } from './redis.js'
+import { startNode, type NodeHandle } from './node.js'
+import { DEVNET_ROLES, DEVNET_STATE, STATE_DIR, devnetGenesis, writeDevnetState, addressOf, BTC_PERP, type DevnetState } from './config.js'
+
+export interface DevnetOptions {
+  /** Sequencer JSON-RPC port (0 = any free port). */
+  port?: number
+  /** anvil port (0 = any free port). */
+  l1Port?: number
+  l1ChainId?: number
+  challengePeriodSeconds?: number
+  batchMaxAgeMs?: number
+  /** Collateral minted to each trader account, in token units (6 decimals). */
+  fundCollateral?: bigint
+  /** Where journals live; wiped at start (a devnet starts from genesis). */
+  dataDir?: string
+  /** Write the state file other `veridex` commands read. */
+  writeState?: boolean
+  log?: (line: string) => void
+}
+
+export interface Devnet { state: DevnetState; anvil: Anvil; redis: RedisHandle; node: NodeHandle; stop(): Promise<void> }
+
+export async function startDevnet(o: DevnetOptions = {}): Promise<Devnet> {
+  const log = o.log ?? ((l: string) => console.log(l))
+  const redis = await ensureRedis(log)
+  const anvil = await startAnvil({ port: o.l1Port || undefined, chainId: o.l1ChainId ?? 31337 })
+  log(`L1: anvil on ${anvil.rpcUrl} (chain id ${anvil.chainId})`)
+  const keys = anvil.privateKeys
+  const key = (i: number) => keys[i] as Hex
+  const roles = {
+    deployer: key(DEVNET_ROLES.deployer),
+    sequencer: key(DEVNET_ROLES.sequencer),
+    proposer: key(DEVNET_ROLES.proposer),
+    oracle: key(DEVNET_ROLES.oracle),
+    traders: DEVNET_ROLES.traders.map(key),
+  }
+  const genesis = devnetGenesis(addressOf(roles.oracle))
+  const roots = await genesisRoots(genesis)
+  const challengePeriodSeconds = o.challengePeriodSeconds ?? 5
+  const deployment = await deployVeridex({
+    rpcUrl: anvil.rpcUrl,
+    chainId: anvil.chainId,
+    deployerKey: roles.deployer,
+    sequencer: addressOf(roles.sequencer),
+    proposer: addressOf(roles.proposer),
+    moduleRoot: roots.moduleRoot,
+    genesisMachineRoot: roots.machineRoot,
+    genesisOutboxRoot: roots.outboxRoot,
+    challengePeriodSeconds: BigInt(challengePeriodSeconds),
+    bondWei: parseEther('1'),
+    forceInclusionDelaySeconds: 600n,
+    maxTimeVariationSeconds: 86_400n,
+  })
+  log(`L1: deployed SequencerInbox ${deployment.inbox}, Rollup ${deployment.rollup}, Bridge ${deployment.bridge}, collateral ${deployment.collateral}`)
+
+  const l1cfg = { rpcUrl: anvil.rpcUrl, chainId: anvil.chainId }
+  const l1 = l1Public(l1cfg)
+  const deployer = l1Wallet(l1cfg, roles.deployer)
+  const fund = o.fundCollateral ?? 1_000_000_000_000n // 1,000,000 vUSD
+  for (const t of roles.traders) {
+    const hash = await deployer.writeContract({ address: deployment.collateral, abi: testCollateralAbi, functionName: 'mint', args: [addressOf(t), fund] })
+    await l1.waitForTransactionReceipt({ hash })
+  }
+
+  const dataDir = o.dataDir ?? path.join(STATE_DIR, 'devnet-data')
+  rmSync(dataDir, { recursive: true, force: true })
+  const node = await startNode({
+    rpcUrl: anvil.rpcUrl,
+    chainId: anvil.chainId,
+    deployment,
+    genesis,
+    sequencerKey: roles.sequencer,
+    proposerKey: roles.proposer,
+    redisUrl: redis.url,
+    dataDir,
+    port: o.port ?? 8547,
+    batchMaxAgeMs: o.batchMaxAgeMs ?? 1000,
+    log,
+  })
+
+  // A market needs a mark price before anyone can trade: publish an opening oracle price.
+  const client = new VeridexClient(node.url)
+  await client.submitOraclePrice(privateKeyToAccount(roles.oracle), { market: BTC_PERP.id, price: 60_000n * 1_000_000n, timestamp: BigInt(Math.floor(Date.now() / 1000)) })
+
+  const state: DevnetState = {
+    l1: l1cfg,
+    sequencerUrl: node.url,
+    sequencerWsUrl: node.wsUrl,
+    deployment,
+    genesis,
+    keys: roles,
+    challengePeriodSeconds,
+    pid: process.pid,
+  }
+  if (o.writeState ?? true) writeDevnetState(state)
+  const devnet: Devnet = {
+    state,
+    anvil,
+    redis,
+    node,
+    async stop() {
+      await devnet.node.stop()
+      await anvil.stop()
+      await redis.stop()
+      if (o.writeState ?? true) rmSync(DEVNET_STATE, { force: true })
+    },
+  }
+  return devnet
+}
+
+/** The banner `npm run devnet` prints. */
+export function describeDevnet(s: DevnetState): string {
+  const lines = [
+    '',
+    'Veridex devnet is running',
+    `  sequencer JSON-RPC  ${s.sequencerUrl}`,
+    `  sequencer WebSocket ${s.sequencerWsUrl}`,
+    `  L1 (anvil)          ${s.l1.rpcUrl}  chain id ${s.l1.chainId}`,
+    `  L2 chain id         ${s.genesis.chainId}`,
+    `  SequencerInbox      ${s.deployment.inbox}`,
+    `  Rollup              ${s.deployment.rollup}  (challenge period ${s.challengePeriodSeconds} s)`,
+    `  Bridge              ${s.deployment.bridge}`,
+    `  collateral (vUSD)   ${s.deployment.collateral}`,
+    '',
+    'Test accounts (anvil dev keys, each with 10,000 ETH and 1,000,000 vUSD on L1):',
+    ...s.keys.traders.map((k, i) => `  trader ${i}  ${addressOf(k)}  ${k}`),
+    `  oracle    ${addressOf(s.keys.oracle)}  ${s.keys.oracle}`,
+    '',
+    `State file: ${DEVNET_STATE} (used by the other veridex commands). Ctrl-C stops everything.`,
+  ]
+  return lines.join('\n')
+}

@@ -1,0 +1,421 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {SequencerInbox} from "./SequencerInbox.sol";
+
+/// @title Rollup
+/// @notice Bonded state assertions over the SequencerInbox, each confirmed once its challenge
+///         period has passed undisputed. A confirmed assertion's outbox root is what the Bridge
+///         pays withdrawals against.
+/// @dev Assertions form a tree rooted at the genesis assertion 0. Confirmed assertions always form
+///      a single chain ending at latestConfirmed, because an assertion is confirmed only when its
+///      parent is confirmed and it is the parent's only child that has not been rejected. Until the
+///      dispute game exists, two live siblings therefore block each other: the game resolves them
+///      through rejectAssertion and setInDispute.
+contract Rollup is Ownable {
+    /// @notice Lifecycle of an assertion.
+    enum AssertionStatus {
+        None,
+        Pending,
+        Confirmed,
+        Rejected
+    }
+
+    /// @notice One state claim.
+    /// @custom:field parentId           The assertion this one extends.
+    /// @custom:field stateRoot          keccak256(moduleRoot ‖ machineRoot ‖ inboxPosition ‖ outboxRoot).
+    /// @custom:field machineRoot        The engine's machine root after inboxPosition batches.
+    /// @custom:field outboxRoot         The withdrawal tree root after inboxPosition batches.
+    /// @custom:field proposer           Who posted it and gets the bond back on confirmation.
+    /// @custom:field inboxPosition      Batches consumed.
+    /// @custom:field status             Pending, Confirmed or Rejected.
+    /// @custom:field createdAt          Block time of creation; starts the challenge period.
+    /// @custom:field childCount         Assertions created on top of this one.
+    /// @custom:field rejectedChildCount Of those, how many were rejected.
+    /// @custom:field bond               Wei locked by the proposer.
+    struct Assertion {
+        uint256 parentId;
+        bytes32 stateRoot;
+        bytes32 machineRoot;
+        bytes32 outboxRoot;
+        address proposer;
+        uint64 inboxPosition;
+        AssertionStatus status;
+        uint64 createdAt;
+        uint64 childCount;
+        uint64 rejectedChildCount;
+        uint256 bond;
+    }
+
+    /// @notice Gas forwarded when pushing a bond; ample for a wallet contract's receive function.
+    uint256 public constant BOND_PUSH_GAS = 100_000;
+
+    /// @notice The inbox whose batches assertions consume.
+    SequencerInbox public immutable inbox;
+
+    /// @notice Hash of the state transition function (docs/protocol.md §9).
+    bytes32 public immutable moduleRoot;
+
+    /// @notice Seconds an assertion must wait, undisputed, before it can be confirmed.
+    uint64 public immutable challengePeriod;
+
+    /// @notice Wei every assertion must lock.
+    uint256 public immutable bond;
+
+    /// @notice The dispute game, the only contract that can reject assertions. Set once.
+    address public disputeGame;
+
+    /// @notice The newest confirmed assertion.
+    uint256 public latestConfirmed;
+
+    /// @notice Accounts allowed to create assertions.
+    mapping(address account => bool allowed) public isValidator;
+
+    /// @notice Assertions the dispute game is currently deciding; they cannot be confirmed.
+    mapping(uint256 id => bool disputed) public inDispute;
+
+    /// @notice Bonds whose push payment failed, claimable with claimBond.
+    mapping(address account => uint256 amount) public claimableBonds;
+
+    Assertion[] private _assertions;
+
+    /// @dev keccak256(parentId, stateRoot) => id + 1, so an identical retry cannot create a
+    ///      sibling that would block its own twin's confirmation.
+    mapping(bytes32 key => uint256 idPlusOne) private _assertionByKey;
+
+    /// @notice An assertion was created.
+    /// @param id            The new assertion.
+    /// @param parentId      The assertion it extends.
+    /// @param stateRoot     Its state root.
+    /// @param machineRoot   Its machine root.
+    /// @param inboxPosition Batches consumed.
+    /// @param outboxRoot    Its withdrawal tree root.
+    /// @param proposer      Who posted it.
+    event AssertionCreated(
+        uint256 indexed id,
+        uint256 indexed parentId,
+        bytes32 stateRoot,
+        bytes32 machineRoot,
+        uint64 inboxPosition,
+        bytes32 outboxRoot,
+        address proposer
+    );
+
+    /// @notice An assertion was confirmed; withdrawals under its outbox root may now be paid.
+    /// @param id         The assertion.
+    /// @param stateRoot  Its state root.
+    /// @param outboxRoot Its withdrawal tree root.
+    event AssertionConfirmed(uint256 indexed id, bytes32 stateRoot, bytes32 outboxRoot);
+
+    /// @notice The dispute game rejected an assertion.
+    /// @param id            The assertion.
+    /// @param bondRecipient Who received its bond.
+    event AssertionRejected(uint256 indexed id, address bondRecipient);
+
+    /// @notice A validator was added or removed.
+    /// @param account The validator.
+    /// @param allowed Whether it may create assertions.
+    event ValidatorSet(address indexed account, bool allowed);
+
+    /// @notice The dispute game was wired in.
+    /// @param disputeGame The dispute game contract.
+    event DisputeGameSet(address disputeGame);
+
+    /// @notice The dispute game opened or closed a dispute on an assertion.
+    /// @param id       The assertion.
+    /// @param disputed Whether it is now in dispute.
+    event InDisputeSet(uint256 indexed id, bool disputed);
+
+    /// @notice A bond payment was refused by its recipient and kept for claimBond.
+    /// @param account The recipient.
+    /// @param amount  Wei credited.
+    event BondCredited(address indexed account, uint256 amount);
+
+    /// @notice A credited bond was claimed.
+    /// @param account The recipient.
+    /// @param amount  Wei paid.
+    event BondClaimed(address indexed account, uint256 amount);
+
+    /// @notice Caller is not an allowed validator.
+    error NotValidator(address account);
+    /// @notice Caller is not the dispute game.
+    error NotDisputeGame();
+    /// @notice msg.value differs from the bond.
+    error WrongBond(uint256 expected, uint256 got);
+    /// @notice No assertion with this id.
+    error UnknownAssertion(uint256 id);
+    /// @notice The parent was rejected, so nothing can extend it.
+    error ParentRejected(uint256 parentId);
+    /// @notice An assertion must consume at least one batch more than its parent.
+    error InboxPositionNotAfterParent(uint64 parentPosition, uint64 got);
+    /// @notice An assertion cannot consume batches that have not been posted.
+    error InboxPositionBeyondInbox(uint256 batchCount, uint64 got);
+    /// @notice The same (parent, state root) was already asserted.
+    error AssertionExists(uint256 existingId);
+    /// @notice The assertion is not pending.
+    error NotPending(uint256 id);
+    /// @notice The parent is not confirmed yet.
+    error ParentNotConfirmed(uint256 parentId);
+    /// @notice The challenge period has not passed.
+    error ChallengePeriodNotOver(uint256 readyAt);
+    /// @notice A live sibling competes with the assertion; only the dispute game can settle it.
+    error CompetingSiblings(uint256 parentId);
+    /// @notice The dispute game is deciding this assertion.
+    error AssertionInDispute(uint256 id);
+    /// @notice The assertion is not confirmed.
+    error NotConfirmed(uint256 id);
+    /// @notice setDisputeGame was already called.
+    error DisputeGameAlreadySet();
+    /// @notice A zero address where one is required.
+    error ZeroAddress();
+    /// @notice No credited bond to claim.
+    error NothingToClaim();
+    /// @notice claimBond could not pay.
+    error BondTransferFailed();
+
+    modifier onlyDisputeGame() {
+        if (msg.sender != disputeGame) revert NotDisputeGame();
+        _;
+    }
+
+    /// @param inbox_              The SequencerInbox.
+    /// @param moduleRoot_         Hash of the state transition function.
+    /// @param challengePeriod_    Seconds before an assertion can be confirmed.
+    /// @param bond_               Wei per assertion.
+    /// @param owner_              Manages validators and wires in the dispute game.
+    /// @param validators          Initial validator allowlist.
+    /// @param genesisMachineRoot  Machine root after `init` (assertion 0).
+    /// @param genesisOutboxRoot   Outbox root after `init` (the empty tree).
+    constructor(
+        address inbox_,
+        bytes32 moduleRoot_,
+        uint64 challengePeriod_,
+        uint256 bond_,
+        address owner_,
+        address[] memory validators,
+        bytes32 genesisMachineRoot,
+        bytes32 genesisOutboxRoot
+    ) Ownable(owner_) {
+        if (inbox_ == address(0)) revert ZeroAddress();
+        inbox = SequencerInbox(inbox_);
+        moduleRoot = moduleRoot_;
+        challengePeriod = challengePeriod_;
+        bond = bond_;
+        for (uint256 i = 0; i < validators.length; ++i) {
+            isValidator[validators[i]] = true;
+            emit ValidatorSet(validators[i], true);
+        }
+
+        bytes32 stateRoot = _stateRoot(moduleRoot_, genesisMachineRoot, 0, genesisOutboxRoot);
+        _assertions.push(
+            Assertion({
+                parentId: 0,
+                stateRoot: stateRoot,
+                machineRoot: genesisMachineRoot,
+                outboxRoot: genesisOutboxRoot,
+                proposer: address(0),
+                inboxPosition: 0,
+                status: AssertionStatus.Confirmed,
+                createdAt: uint64(block.timestamp),
+                childCount: 0,
+                rejectedChildCount: 0,
+                bond: 0
+            })
+        );
+        emit AssertionCreated(0, 0, stateRoot, genesisMachineRoot, 0, genesisOutboxRoot, address(0));
+        emit AssertionConfirmed(0, stateRoot, genesisOutboxRoot);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Assertions
+
+    /// @notice Claims the state after `inboxPosition` batches, extending `parentId`, and locks the
+    ///         bond until the claim is confirmed or rejected.
+    /// @param parentId      An existing, non-rejected assertion.
+    /// @param machineRoot   The engine's machine root after inboxPosition batches.
+    /// @param inboxPosition Batches consumed; above the parent's, at most inbox.batchCount().
+    /// @param outboxRoot    The withdrawal tree root after inboxPosition batches.
+    /// @return id The new assertion.
+    function createAssertion(uint256 parentId, bytes32 machineRoot, uint64 inboxPosition, bytes32 outboxRoot)
+        external
+        payable
+        returns (uint256 id)
+    {
+        if (!isValidator[msg.sender]) revert NotValidator(msg.sender);
+        if (msg.value != bond) revert WrongBond(bond, msg.value);
+        Assertion storage parent = _get(parentId);
+        if (parent.status == AssertionStatus.Rejected) revert ParentRejected(parentId);
+        if (inboxPosition <= parent.inboxPosition) revert InboxPositionNotAfterParent(parent.inboxPosition, inboxPosition);
+        uint256 batches = inbox.batchCount();
+        if (inboxPosition > batches) revert InboxPositionBeyondInbox(batches, inboxPosition);
+
+        bytes32 stateRoot = _stateRoot(moduleRoot, machineRoot, inboxPosition, outboxRoot);
+        bytes32 key = keccak256(abi.encode(parentId, stateRoot));
+        uint256 existing = _assertionByKey[key];
+        if (existing != 0) revert AssertionExists(existing - 1);
+
+        id = _assertions.length;
+        _assertionByKey[key] = id + 1;
+        parent.childCount += 1;
+        _assertions.push(
+            Assertion({
+                parentId: parentId,
+                stateRoot: stateRoot,
+                machineRoot: machineRoot,
+                outboxRoot: outboxRoot,
+                proposer: msg.sender,
+                inboxPosition: inboxPosition,
+                status: AssertionStatus.Pending,
+                createdAt: uint64(block.timestamp),
+                childCount: 0,
+                rejectedChildCount: 0,
+                bond: msg.value
+            })
+        );
+        emit AssertionCreated(id, parentId, stateRoot, machineRoot, inboxPosition, outboxRoot, msg.sender);
+    }
+
+    /// @notice Confirms a pending assertion whose challenge period has passed with no dispute and
+    ///         no live competitor, and returns its bond to the proposer.
+    /// @param id The assertion; its parent must be confirmed.
+    function confirmAssertion(uint256 id) external {
+        Assertion storage a = _get(id);
+        if (a.status != AssertionStatus.Pending) revert NotPending(id);
+        Assertion storage parent = _assertions[a.parentId];
+        if (parent.status != AssertionStatus.Confirmed) revert ParentNotConfirmed(a.parentId);
+        if (inDispute[id]) revert AssertionInDispute(id);
+        uint256 readyAt = uint256(a.createdAt) + challengePeriod;
+        if (block.timestamp < readyAt) revert ChallengePeriodNotOver(readyAt);
+        if (parent.childCount - parent.rejectedChildCount != 1) revert CompetingSiblings(a.parentId);
+
+        a.status = AssertionStatus.Confirmed;
+        latestConfirmed = id;
+        uint256 amount = a.bond;
+        a.bond = 0;
+        emit AssertionConfirmed(id, a.stateRoot, a.outboxRoot);
+        _payBond(a.proposer, amount);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Dispute game entry points
+
+    /// @notice Wires in the dispute game. Once only, so the owner cannot later swap in a game that
+    ///         rejects honest assertions.
+    /// @param game The dispute game contract.
+    function setDisputeGame(address game) external onlyOwner {
+        if (disputeGame != address(0)) revert DisputeGameAlreadySet();
+        if (game == address(0)) revert ZeroAddress();
+        disputeGame = game;
+        emit DisputeGameSet(game);
+    }
+
+    /// @notice Marks an assertion as (no longer) under dispute; disputed assertions cannot be
+    ///         confirmed.
+    /// @param id       A pending assertion.
+    /// @param disputed Whether a dispute is open on it.
+    function setInDispute(uint256 id, bool disputed) external onlyDisputeGame {
+        if (_get(id).status != AssertionStatus.Pending) revert NotPending(id);
+        inDispute[id] = disputed;
+        emit InDisputeSet(id, disputed);
+    }
+
+    /// @notice Rejects a pending assertion that lost its dispute, and pays its bond to the winner.
+    /// @param id            A pending assertion.
+    /// @param bondRecipient Who receives the bond.
+    function rejectAssertion(uint256 id, address bondRecipient) external onlyDisputeGame {
+        Assertion storage a = _get(id);
+        if (a.status != AssertionStatus.Pending) revert NotPending(id);
+        a.status = AssertionStatus.Rejected;
+        _assertions[a.parentId].rejectedChildCount += 1;
+        uint256 amount = a.bond;
+        a.bond = 0;
+        emit AssertionRejected(id, bondRecipient);
+        _payBond(bondRecipient, amount);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Administration
+
+    /// @notice Adds or removes a validator.
+    /// @param account  The validator.
+    /// @param allowed  Whether it may create assertions.
+    function setValidator(address account, bool allowed) external onlyOwner {
+        isValidator[account] = allowed;
+        emit ValidatorSet(account, allowed);
+    }
+
+    /// @notice Pays out bonds whose push payment was refused (for example by a contract without a
+    ///         receive function), so a proposer can never block its own confirmation.
+    function claimBond() external {
+        uint256 amount = claimableBonds[msg.sender];
+        if (amount == 0) revert NothingToClaim();
+        claimableBonds[msg.sender] = 0;
+        emit BondClaimed(msg.sender, amount);
+        (bool ok,) = msg.sender.call{value: amount}("");
+        if (!ok) revert BondTransferFailed();
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Views
+
+    /// @notice The state root formula of docs/protocol.md §9 under this rollup's moduleRoot.
+    /// @param machineRoot   The engine's machine root.
+    /// @param inboxPosition Batches consumed.
+    /// @param outboxRoot    The withdrawal tree root.
+    function computeStateRoot(bytes32 machineRoot, uint64 inboxPosition, bytes32 outboxRoot) external view returns (bytes32) {
+        return _stateRoot(moduleRoot, machineRoot, inboxPosition, outboxRoot);
+    }
+
+    /// @notice Everything stored about an assertion.
+    /// @param id An assertion id below assertionCount().
+    function getAssertion(uint256 id) external view returns (Assertion memory) {
+        return _get(id);
+    }
+
+    /// @notice Number of assertions, genesis included.
+    function assertionCount() external view returns (uint256) {
+        return _assertions.length;
+    }
+
+    /// @notice Whether assertion `id` is confirmed (false for unknown ids).
+    /// @param id Any assertion id.
+    function isConfirmed(uint256 id) external view returns (bool) {
+        return id < _assertions.length && _assertions[id].status == AssertionStatus.Confirmed;
+    }
+
+    /// @notice The outbox root of a confirmed assertion; reverts for any other.
+    /// @param id A confirmed assertion.
+    function confirmedOutboxRoot(uint256 id) external view returns (bytes32) {
+        if (id >= _assertions.length || _assertions[id].status != AssertionStatus.Confirmed) revert NotConfirmed(id);
+        return _assertions[id].outboxRoot;
+    }
+
+    function _get(uint256 id) private view returns (Assertion storage) {
+        if (id >= _assertions.length) revert UnknownAssertion(id);
+        return _assertions[id];
+    }
+
+    function _stateRoot(bytes32 moduleRoot_, bytes32 machineRoot, uint64 inboxPosition, bytes32 outboxRoot)
+        private
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encodePacked(moduleRoot_, machineRoot, inboxPosition, outboxRoot));
+    }
+
+    /// @dev Push first; on refusal, credit for claimBond instead of reverting, so a recipient that
+    ///      rejects ETH cannot hold up confirmation or rejection. The gas cap and the ignored
+    ///      return data stop it from doing the same by burning gas or returning a huge buffer.
+    function _payBond(address to, uint256 amount) private {
+        if (amount == 0) return;
+        bool ok;
+        assembly ("memory-safe") {
+            ok := call(BOND_PUSH_GAS, to, amount, 0, 0, 0, 0)
+        }
+        if (!ok) {
+            claimableBonds[to] += amount;
+            emit BondCredited(to, amount);
+        }
+    }
+}

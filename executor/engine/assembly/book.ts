@@ -1,0 +1,399 @@
+// Order books. Every market has two sides; a side is an AVL tree of price levels (keyed by
+// price), and a level holds a FIFO doubly-linked list of resting orders (time priority).
+// Order and level records live in two pools of fixed-size records with free lists; an
+// open-addressing index maps orderId -> order record for O(1) cancels. All references are
+// record ids (index + 1), so 0 means "none" and zeroed memory is an empty structure.
+
+import { alloc, canAlloc } from "./alloc";
+import { A_MKT, P_BUYS, P_SELLS, P_SIZE, acct, updateMask } from "./accounts";
+import {
+  C_LVL_CAP, C_LVL_FREE, C_LVL_POOL, C_LVL_USED, C_OIX_CAP, C_OIX_COUNT, C_OIX_TAB,
+  C_ORD_CAP, C_ORD_FREE, C_ORD_POOL, C_ORD_USED, M_ASK_ROOT, M_BID_ROOT, cfg32, mkt, setCfg32,
+} from "./layout";
+
+// Order record
+export const ORD_SIZE: u32 = 48;
+export const O_ID: u32 = 0; // u64 orderId
+export const O_PRICE: u32 = 8; // u64
+export const O_REM: u32 = 16; // u64 size still resting
+export const O_OWNER: u32 = 24; // u32 account id
+export const O_LEVEL: u32 = 28; // u32 level id
+export const O_PREV: u32 = 32; // u32 order id (record)
+export const O_NEXT: u32 = 36; // u32 order id (record); free-list link when free
+export const O_MKT: u32 = 40; // u32 market index
+export const O_BUY: u32 = 44; // u32 0/1
+
+// Level record
+export const LVL_SIZE: u32 = 48;
+export const L_PRICE: u32 = 0; // u64
+export const L_TOTAL: u32 = 8; // u64 total resting size
+export const L_COUNT: u32 = 16; // u32 orders
+export const L_HEAD: u32 = 20; // u32 oldest order
+export const L_TAIL: u32 = 24; // u32 newest order
+export const L_LEFT: u32 = 28; // u32 level id (lower prices)
+export const L_RIGHT: u32 = 32; // u32 level id (higher prices)
+export const L_HEIGHT: u32 = 36; // u32 AVL height
+export const L_FREE: u32 = 40; // u32 free-list link
+
+export const ORD_INIT: u32 = 1024;
+export const OIX_INIT: u32 = 2048;
+export const LVL_INIT: u32 = 256;
+
+@inline export function ord(id: u32): u32 { return cfg32(C_ORD_POOL) + (id - 1) * ORD_SIZE; }
+@inline export function lvl(id: u32): u32 { return cfg32(C_LVL_POOL) + (id - 1) * LVL_SIZE; }
+
+export function initBook(): void {
+  setCfg32(C_ORD_POOL, alloc(ORD_INIT * ORD_SIZE));
+  setCfg32(C_ORD_CAP, ORD_INIT);
+  setCfg32(C_OIX_TAB, alloc(OIX_INIT << 2));
+  setCfg32(C_OIX_CAP, OIX_INIT);
+  setCfg32(C_LVL_POOL, alloc(LVL_INIT * LVL_SIZE));
+  setCfg32(C_LVL_CAP, LVL_INIT);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Capacity
+
+function ordPoolFull(): bool { return cfg32(C_ORD_FREE) == 0 && cfg32(C_ORD_USED) == cfg32(C_ORD_CAP); }
+function lvlPoolFull(): bool { return cfg32(C_LVL_FREE) == 0 && cfg32(C_LVL_USED) == cfg32(C_LVL_CAP); }
+function oixFull(): bool { return (cfg32(C_OIX_COUNT) + 1) * 2 > cfg32(C_OIX_CAP); }
+
+/**
+ * Makes room for one more resting order (an order record, a level record and an index slot).
+ * Returns false, changing nothing, if memory cannot hold them.
+ */
+export function reserveOrder(): bool {
+  const growOrd = ordPoolFull();
+  const growLvl = lvlPoolFull();
+  const growOix = oixFull();
+  let bytes: u64 = 0;
+  if (growOrd) bytes += <u64>cfg32(C_ORD_CAP) * 2 * ORD_SIZE;
+  if (growLvl) bytes += <u64>cfg32(C_LVL_CAP) * 2 * LVL_SIZE;
+  if (growOix) bytes += <u64>cfg32(C_OIX_CAP) << 3;
+  if (!canAlloc(bytes)) return false;
+  if (growOrd) {
+    const cap = cfg32(C_ORD_CAP) * 2;
+    const pool = alloc(cap * ORD_SIZE);
+    memory.copy(pool, cfg32(C_ORD_POOL), cfg32(C_ORD_USED) * ORD_SIZE);
+    setCfg32(C_ORD_POOL, pool);
+    setCfg32(C_ORD_CAP, cap);
+  }
+  if (growLvl) {
+    const cap = cfg32(C_LVL_CAP) * 2;
+    const pool = alloc(cap * LVL_SIZE);
+    memory.copy(pool, cfg32(C_LVL_POOL), cfg32(C_LVL_USED) * LVL_SIZE);
+    setCfg32(C_LVL_POOL, pool);
+    setCfg32(C_LVL_CAP, cap);
+  }
+  if (growOix) {
+    const oldTab = cfg32(C_OIX_TAB);
+    const oldCap = cfg32(C_OIX_CAP);
+    const cap = oldCap * 2;
+    const tab = alloc(cap << 2);
+    for (let i: u32 = 0; i < oldCap; i++) {
+      const id = load<u32>(oldTab + (i << 2));
+      if (id != 0) oixPlace(tab, cap - 1, id);
+    }
+    setCfg32(C_OIX_TAB, tab);
+    setCfg32(C_OIX_CAP, cap);
+  }
+  return true;
+}
+
+function takeOrder(): u32 {
+  let id = cfg32(C_ORD_FREE);
+  if (id != 0) {
+    setCfg32(C_ORD_FREE, load<u32>(ord(id) + O_NEXT));
+    store<u32>(ord(id) + O_NEXT, 0);
+  } else {
+    id = cfg32(C_ORD_USED) + 1;
+    setCfg32(C_ORD_USED, id);
+  }
+  return id;
+}
+
+function freeOrder(id: u32): void {
+  const p = ord(id);
+  memory.fill(p, 0, ORD_SIZE);
+  store<u32>(p + O_NEXT, cfg32(C_ORD_FREE));
+  setCfg32(C_ORD_FREE, id);
+}
+
+function takeLevel(): u32 {
+  let id = cfg32(C_LVL_FREE);
+  if (id != 0) {
+    setCfg32(C_LVL_FREE, load<u32>(lvl(id) + L_FREE));
+    store<u32>(lvl(id) + L_FREE, 0);
+  } else {
+    id = cfg32(C_LVL_USED) + 1;
+    setCfg32(C_LVL_USED, id);
+  }
+  return id;
+}
+
+function freeLevel(id: u32): void {
+  const p = lvl(id);
+  memory.fill(p, 0, LVL_SIZE);
+  store<u32>(p + L_FREE, cfg32(C_LVL_FREE));
+  setCfg32(C_LVL_FREE, id);
+}
+
+// ---------------------------------------------------------------------------------------------
+// orderId -> order record index (linear probing, backward-shift deletion: no tombstones)
+
+function idHash(orderId: u64): u32 {
+  let x = orderId;
+  x ^= x >> 33;
+  x *= 0xFF51AFD7ED558CCD;
+  x ^= x >> 33;
+  x *= 0xC4CEB9FE1A85EC53;
+  x ^= x >> 33;
+  return <u32>x;
+}
+
+function oixPlace(tab: u32, mask: u32, id: u32): void {
+  let i = idHash(load<u64>(ord(id) + O_ID)) & mask;
+  while (load<u32>(tab + (i << 2)) != 0) i = (i + 1) & mask;
+  store<u32>(tab + (i << 2), id);
+}
+
+/** The order record id of `orderId`, or 0. */
+export function findOrder(orderId: u64): u32 {
+  if (orderId == 0) return 0;
+  const tab = cfg32(C_OIX_TAB);
+  const mask = cfg32(C_OIX_CAP) - 1;
+  let i = idHash(orderId) & mask;
+  while (true) {
+    const id = load<u32>(tab + (i << 2));
+    if (id == 0) return 0;
+    if (load<u64>(ord(id) + O_ID) == orderId) return id;
+    i = (i + 1) & mask;
+  }
+  return 0;
+}
+
+function oixDelete(id: u32): void {
+  const tab = cfg32(C_OIX_TAB);
+  const mask = cfg32(C_OIX_CAP) - 1;
+  let i = idHash(load<u64>(ord(id) + O_ID)) & mask;
+  while (load<u32>(tab + (i << 2)) != id) i = (i + 1) & mask;
+  let j = i;
+  while (true) {
+    j = (j + 1) & mask;
+    const other = load<u32>(tab + (j << 2));
+    if (other == 0) break;
+    const k = idHash(load<u64>(ord(other) + O_ID)) & mask;
+    // `other` may stay at j if its home k lies cyclically in (i, j].
+    const stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+    if (stays) continue;
+    store<u32>(tab + (i << 2), other);
+    i = j;
+  }
+  store<u32>(tab + (i << 2), 0);
+  setCfg32(C_OIX_COUNT, cfg32(C_OIX_COUNT) - 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// AVL tree of levels
+
+@inline function height(n: u32): u32 { return n == 0 ? 0 : load<u32>(lvl(n) + L_HEIGHT); }
+@inline function left(n: u32): u32 { return load<u32>(lvl(n) + L_LEFT); }
+@inline function right(n: u32): u32 { return load<u32>(lvl(n) + L_RIGHT); }
+@inline function setLeft(n: u32, c: u32): void { store<u32>(lvl(n) + L_LEFT, c); }
+@inline function setRight(n: u32, c: u32): void { store<u32>(lvl(n) + L_RIGHT, c); }
+@inline function price(n: u32): u64 { return load<u64>(lvl(n) + L_PRICE); }
+
+function fixHeight(n: u32): void {
+  const hl = height(left(n)), hr = height(right(n));
+  store<u32>(lvl(n) + L_HEIGHT, (hl > hr ? hl : hr) + 1);
+}
+
+function rotateRight(n: u32): u32 {
+  const l = left(n);
+  setLeft(n, right(l));
+  setRight(l, n);
+  fixHeight(n);
+  fixHeight(l);
+  return l;
+}
+
+function rotateLeft(n: u32): u32 {
+  const r = right(n);
+  setRight(n, left(r));
+  setLeft(r, n);
+  fixHeight(n);
+  fixHeight(r);
+  return r;
+}
+
+function rebalance(n: u32): u32 {
+  fixHeight(n);
+  const l = left(n), r = right(n);
+  const hl = height(l), hr = height(r);
+  if (hl > hr + 1) {
+    if (height(left(l)) < height(right(l))) setLeft(n, rotateLeft(l));
+    return rotateRight(n);
+  }
+  if (hr > hl + 1) {
+    if (height(right(r)) < height(left(r))) setRight(n, rotateRight(r));
+    return rotateLeft(n);
+  }
+  return n;
+}
+
+function avlInsert(n: u32, node: u32): u32 {
+  if (n == 0) return node;
+  if (price(node) < price(n)) setLeft(n, avlInsert(left(n), node));
+  else setRight(n, avlInsert(right(n), node));
+  return rebalance(n);
+}
+
+function avlRemoveMin(n: u32): u32 {
+  const l = left(n);
+  if (l == 0) return right(n);
+  setLeft(n, avlRemoveMin(l));
+  return rebalance(n);
+}
+
+function avlRemove(n: u32, p: u64): u32 {
+  if (n == 0) return 0;
+  const np = price(n);
+  if (p < np) {
+    setLeft(n, avlRemove(left(n), p));
+  } else if (p > np) {
+    setRight(n, avlRemove(right(n), p));
+  } else {
+    const l = left(n), r = right(n);
+    if (r == 0) return l;
+    let m = r;
+    while (left(m) != 0) m = left(m);
+    setRight(m, avlRemoveMin(r));
+    setLeft(m, l);
+    return rebalance(m);
+  }
+  return rebalance(n);
+}
+
+function levelFind(root: u32, p: u64): u32 {
+  let n = root;
+  while (n != 0) {
+    const np = price(n);
+    if (p == np) return n;
+    n = p < np ? left(n) : right(n);
+  }
+  return 0;
+}
+
+/** Lowest-priced level of a tree (best ask), or 0. */
+export function minLevel(root: u32): u32 {
+  let n = root;
+  if (n == 0) return 0;
+  while (left(n) != 0) n = left(n);
+  return n;
+}
+
+/** Highest-priced level of a tree (best bid), or 0. */
+export function maxLevel(root: u32): u32 {
+  let n = root;
+  if (n == 0) return 0;
+  while (right(n) != 0) n = right(n);
+  return n;
+}
+
+@inline export function rootSlot(m: u32, isBuy: bool): u32 {
+  return mkt(m) + (isBuy ? M_BID_ROOT : M_ASK_ROOT);
+}
+
+/** Best level on one side of market m (best bid if isBuy), or 0. */
+export function bestLevel(m: u32, isBuy: bool): u32 {
+  const root = load<u32>(rootSlot(m, isBuy));
+  return isBuy ? maxLevel(root) : minLevel(root);
+}
+
+/** Children of a level (queries walk the trees in price order). */
+export function levelLeft(n: u32): u32 { return left(n); }
+export function levelRight(n: u32): u32 { return right(n); }
+
+// ---------------------------------------------------------------------------------------------
+// Resting orders
+
+@inline function openSlot(owner: u32, m: u32, isBuy: bool): u32 {
+  return acct(owner) + A_MKT + m * P_SIZE + (isBuy ? P_BUYS : P_SELLS);
+}
+
+/** Rests a new order at the tail of its price level; reserveOrder must have returned true. */
+export function restOrder(orderId: u64, owner: u32, m: u32, isBuy: bool, p: u64, size: u64): void {
+  const slot = rootSlot(m, isBuy);
+  const root = load<u32>(slot);
+  let l = levelFind(root, p);
+  if (l == 0) {
+    l = takeLevel();
+    const lp = lvl(l);
+    store<u64>(lp + L_PRICE, p);
+    store<u32>(lp + L_HEIGHT, 1);
+    store<u32>(slot, avlInsert(root, l));
+  }
+  const o = takeOrder();
+  const op = ord(o);
+  store<u64>(op + O_ID, orderId);
+  store<u64>(op + O_PRICE, p);
+  store<u64>(op + O_REM, size);
+  store<u32>(op + O_OWNER, owner);
+  store<u32>(op + O_LEVEL, l);
+  store<u32>(op + O_MKT, m);
+  store<u32>(op + O_BUY, isBuy ? 1 : 0);
+  const lp = lvl(l);
+  const tail = load<u32>(lp + L_TAIL);
+  store<u32>(op + O_PREV, tail);
+  store<u32>(op + O_NEXT, 0);
+  if (tail != 0) store<u32>(ord(tail) + O_NEXT, o);
+  else store<u32>(lp + L_HEAD, o);
+  store<u32>(lp + L_TAIL, o);
+  store<u32>(lp + L_COUNT, load<u32>(lp + L_COUNT) + 1);
+  store<u64>(lp + L_TOTAL, load<u64>(lp + L_TOTAL) + size);
+  const os = openSlot(owner, m, isBuy);
+  store<i64>(os, load<i64>(os) + <i64>size);
+  updateMask(owner, m);
+  oixPlace(cfg32(C_OIX_TAB), cfg32(C_OIX_CAP) - 1, o);
+  setCfg32(C_OIX_COUNT, cfg32(C_OIX_COUNT) + 1);
+}
+
+/** Reduces a resting order by `size` (a partial or full fill), keeping level and owner totals. */
+export function reduceOrder(o: u32, size: u64): void {
+  const op = ord(o);
+  const isBuy = load<u32>(op + O_BUY) != 0;
+  const m = load<u32>(op + O_MKT);
+  store<u64>(op + O_REM, load<u64>(op + O_REM) - size);
+  const lp = lvl(load<u32>(op + O_LEVEL));
+  store<u64>(lp + L_TOTAL, load<u64>(lp + L_TOTAL) - size);
+  const owner = load<u32>(op + O_OWNER);
+  const os = openSlot(owner, m, isBuy);
+  store<i64>(os, load<i64>(os) - <i64>size);
+  updateMask(owner, m);
+}
+
+/** Removes a resting order from its level, its owner's open size, the index and the pool. */
+export function removeOrder(o: u32): void {
+  const op = ord(o);
+  const rem = load<u64>(op + O_REM);
+  if (rem != 0) reduceOrder(o, rem);
+  const isBuy = load<u32>(op + O_BUY) != 0;
+  const m = load<u32>(op + O_MKT);
+  const l = load<u32>(op + O_LEVEL);
+  const lp = lvl(l);
+  const prev = load<u32>(op + O_PREV);
+  const next = load<u32>(op + O_NEXT);
+  if (prev != 0) store<u32>(ord(prev) + O_NEXT, next);
+  else store<u32>(lp + L_HEAD, next);
+  if (next != 0) store<u32>(ord(next) + O_PREV, prev);
+  else store<u32>(lp + L_TAIL, prev);
+  const count = load<u32>(lp + L_COUNT) - 1;
+  store<u32>(lp + L_COUNT, count);
+  if (count == 0) {
+    const slot = rootSlot(m, isBuy);
+    store<u32>(slot, avlRemove(load<u32>(slot), load<u64>(lp + L_PRICE)));
+    freeLevel(l);
+  }
+  oixDelete(o);
+  freeOrder(o);
+}

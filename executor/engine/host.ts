@@ -1,0 +1,497 @@
+/**
+ * The native host: runs engine.wasm on Node's WebAssembly engine (the fast path of DESIGN.md)
+ * and implements the host functions of docs/protocol.md §8.
+ *
+ * The host keeps the current batch message. `beginBatch` starts it as `header ‖ 0x00`, each
+ * `execItem` appends one item and runs `exec_item` on it, and an item the engine rejects is cut
+ * off again, so at `endBatch` the message holds exactly the batch data to post; `runBatch` on
+ * that data reproduces the same memory bit for bit (test/engine.test.ts).
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import secp256k1 from 'secp256k1'
+import { type Address, type Hex, bytesToHex, getAddress, hexToBytes } from 'viem'
+import {
+  BATCH_FORMAT_RAW,
+  BATCH_HEADER_LEN,
+  type BatchHeader,
+  ITEM_DELAYED,
+  ITEM_LENGTH,
+  type ItemResult,
+  KECCAK_MAX_LEN,
+  RESULT_MAX_LEN,
+  ResultCode,
+  WITHDRAWAL_LOG_ENTRY_LEN,
+  decodeResult,
+  encodeBatchHeader,
+} from '../../sdk/protocol.js'
+import { keccak } from '../vm/keccak.js'
+import type { AccountView, BookLevel, BookView, DelayedSource, Engine, OrderView, WithdrawalRecord } from './types.js'
+
+/** Path of the built module (executor/engine/build/engine.wasm). */
+export function engineWasmPath(): string {
+  return fileURLToPath(new URL('./build/engine.wasm', import.meta.url))
+}
+
+/** secp256k1 n / 2: signatures with a larger s are rejected (EIP-2 malleability rule). */
+const SECP256K1_N_HALF = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n
+
+interface EngineExports {
+  memory: WebAssembly.Memory
+  init(): void
+  begin_batch(): void
+  exec_item(offset: number): number
+  end_batch(): void
+  run_batch(): void
+  RESULT_PTR: WebAssembly.Global
+  OUTBOX_ROOT_PTR: WebAssembly.Global
+  WITHDRAWAL_LOG_PTR: WebAssembly.Global
+  SCRATCH_PTR: WebAssembly.Global
+  SCRATCH_LEN: WebAssembly.Global
+  QUERY_PTR: WebAssembly.Global
+  q_nonce(hi: bigint, mid: bigint, lo: number): bigint
+  q_account(hi: bigint, mid: bigint, lo: number): number
+  q_order(orderId: bigint): number
+  q_book(market: number, depth: number): number
+  q_mark(market: number): bigint
+  q_mark_timestamp(market: number): bigint
+  q_outbox_count(): bigint
+  q_batch_count(): bigint
+  q_delayed_read(): bigint
+  q_next_order_id(): bigint
+  q_clock(): bigint
+  q_domain_separator(): number
+  q_typehash(t: number): number
+  q_stats(): number
+}
+
+export interface EngineStats {
+  accounts: number
+  restingOrders: number
+  levelsHighWater: number
+  heapTop: number
+  memoryPages: number
+  markets: number
+}
+
+const u64 = (v: bigint) => BigInt.asUintN(64, v)
+
+export class NativeEngine implements Engine {
+  readonly memory: WebAssembly.Memory
+  readonly moduleHash: Hex
+  readonly resultPtr: number
+  readonly outboxRootPtr: number
+  readonly withdrawalLogPtr: number
+  readonly scratchPtr: number
+  readonly scratchLen: number
+
+  private x!: EngineExports
+  private view = new Uint8Array(0)
+  private dv = new DataView(new ArrayBuffer(0))
+  /** The current inbox message: genesis, or the batch being built or replayed. */
+  private msg = new Uint8Array(0)
+  private msgLen = 0
+  private open = false
+  private initialized = false
+  private globalNames: { name: string; index: number }[] = []
+
+  private constructor(private readonly delayed: DelayedSource, wasm: Uint8Array, instance: WebAssembly.Instance) {
+    this.x = instance.exports as unknown as EngineExports
+    this.memory = this.x.memory
+    this.moduleHash = bytesToHex(keccak(wasm))
+    this.resultPtr = this.x.RESULT_PTR.value as number
+    this.outboxRootPtr = this.x.OUTBOX_ROOT_PTR.value as number
+    this.withdrawalLogPtr = this.x.WITHDRAWAL_LOG_PTR.value as number
+    this.scratchPtr = this.x.SCRATCH_PTR.value as number
+    this.scratchLen = this.x.SCRATCH_LEN.value as number
+    this.globalNames = Object.keys(instance.exports)
+      .map((name) => ({ name, m: /^g\$(\d+)$/.exec(name) }))
+      .filter((e) => e.m)
+      .map((e) => ({ name: e.name, index: Number(e.m![1]) }))
+      .sort((a, b) => a.index - b.index)
+  }
+
+  /** Instantiates engine.wasm (by default the built one next to this file). */
+  static async load(opts: { delayed: DelayedSource; wasm?: Uint8Array }): Promise<NativeEngine> {
+    let wasm = opts.wasm
+    if (!wasm) {
+      const path = engineWasmPath()
+      if (!existsSync(path)) throw new Error(`${path} is missing: run \`npm run build\` (or \`npm run build:engine\`) first`)
+      wasm = new Uint8Array(readFileSync(path))
+    }
+    const module = await WebAssembly.compile(wasm)
+    // The imports close over `self`, which exists before the instance does.
+    let self: NativeEngine | undefined
+    const host = () => self!
+    const imports = {
+      veridex: {
+        inbox_read: (offset: number, dest: number, len: number) => host().inboxRead(offset >>> 0, dest >>> 0, len >>> 0),
+        delayed_read: (index: bigint, offset: number, dest: number, len: number) =>
+          host().delayedRead_(u64(index), offset >>> 0, dest >>> 0, len >>> 0),
+        keccak256: (ptr: number, len: number, out: number) => host().keccakHost(ptr >>> 0, len >>> 0, out >>> 0),
+        ecrecover: (hash: number, sig: number, out: number) => host().ecrecoverHost(hash >>> 0, sig >>> 0, out >>> 0),
+      },
+      env: {
+        abort: (msg: number, file: number, line: number, col: number) => host().abortHost(msg >>> 0, file >>> 0, line, col),
+      },
+    }
+    const instance = await WebAssembly.instantiate(module, imports)
+    self = new NativeEngine(opts.delayed, wasm, instance)
+    return self
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Host functions
+
+  private mem(): Uint8Array {
+    if (this.view.buffer !== this.memory.buffer) {
+      this.view = new Uint8Array(this.memory.buffer)
+      this.dv = new DataView(this.memory.buffer)
+    }
+    return this.view
+  }
+
+  private copyOut(src: Uint8Array, offset: number, dest: number, len: number): number {
+    const n = Math.max(0, Math.min(len, src.length - offset))
+    if (n === 0) return 0
+    const mem = this.mem()
+    if (dest + n > mem.length) throw new Error(`engine asked to write ${n} bytes at ${dest}, past the end of memory`)
+    mem.set(src.subarray(offset, offset + n), dest)
+    return n
+  }
+
+  private inboxRead(offset: number, dest: number, len: number): number {
+    return this.copyOut(this.msg.subarray(0, this.msgLen), offset, dest, len)
+  }
+
+  private delayedRead_(index: bigint, offset: number, dest: number, len: number): number {
+    return this.copyOut(this.delayed(index), offset, dest, len)
+  }
+
+  private keccakHost(ptr: number, len: number, out: number): void {
+    if (len > KECCAK_MAX_LEN) throw new Error(`keccak256 over ${len} bytes: the host call is limited to ${KECCAK_MAX_LEN}`)
+    const mem = this.mem()
+    if (ptr + len > mem.length || out + 32 > mem.length) throw new Error('keccak256 out of bounds')
+    mem.set(keccak(mem.subarray(ptr, ptr + len)), out)
+  }
+
+  private ecrecoverHost(hash: number, sig: number, out: number): number {
+    const mem = this.mem()
+    if (hash + 32 > mem.length || sig + 65 > mem.length || out + 20 > mem.length) throw new Error('ecrecover out of bounds')
+    const v = mem[sig]!
+    if (v !== 27 && v !== 28) return 0
+    const rs = mem.slice(sig + 1, sig + 65)
+    if (BigInt(bytesToHex(rs.subarray(32))) > SECP256K1_N_HALF) return 0
+    let pub: Uint8Array
+    try {
+      pub = secp256k1.ecdsaRecover(rs, v - 27, mem.slice(hash, hash + 32), false)
+    } catch {
+      return 0
+    }
+    mem.set(keccak(pub.subarray(1)).subarray(12), out)
+    return 1
+  }
+
+  private abortHost(msg: number, file: number, line: number, col: number): never {
+    const text = this.readAsString(msg) ?? 'abort'
+    const where = this.readAsString(file)
+    throw new Error(`engine aborted: ${text}${where ? ` (${where}:${line}:${col})` : ''}`)
+  }
+
+  /** Decodes an AssemblyScript string (UTF-16LE, byte length at ptr - 4). */
+  private readAsString(ptr: number): string | undefined {
+    if (ptr < 4) return undefined
+    const mem = this.mem()
+    if (ptr > mem.length) return undefined
+    const len = this.dv.getUint32(ptr - 4, true)
+    if (len > 4096 || ptr + len > mem.length) return undefined
+    return new TextDecoder('utf-16le').decode(mem.subarray(ptr, ptr + len))
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Message buffer
+
+  private setMessage(bytes: Uint8Array) {
+    this.msg = bytes
+    this.msgLen = bytes.length
+  }
+
+  private append(bytes: Uint8Array) {
+    if (this.msgLen + bytes.length > this.msg.length) {
+      const next = new Uint8Array(Math.max(this.msg.length * 2, this.msgLen + bytes.length, 4096))
+      next.set(this.msg.subarray(0, this.msgLen))
+      this.msg = next
+    }
+    this.msg.set(bytes, this.msgLen)
+    this.msgLen += bytes.length
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Engine
+
+  init(genesis: Uint8Array): void {
+    if (this.initialized) throw new Error('engine already initialized')
+    this.setMessage(genesis)
+    this.x.init()
+    this.initialized = true
+    this.setMessage(new Uint8Array(0))
+  }
+
+  beginBatch(header: BatchHeader): void {
+    if (this.open) throw new Error('a batch is already open')
+    this.msg = new Uint8Array(4096)
+    this.msgLen = 0
+    this.append(encodeBatchHeader(header))
+    this.append(Uint8Array.of(BATCH_FORMAT_RAW))
+    this.x.begin_batch()
+    this.open = true
+  }
+
+  execItem(item: Uint8Array): ItemResult {
+    if (!this.open) throw new Error('execItem outside a batch: call beginBatch first')
+    const expected = item.length > 0 ? ITEM_LENGTH[item[0]!] : undefined
+    // An item must be exactly one well-formed encoding: trailing bytes would become the next
+    // item when the batch is replayed.
+    if (expected === undefined || item.length !== expected) return malformed()
+    const offset = this.msgLen
+    this.append(item)
+    const next = this.x.exec_item(offset) >>> 0
+    const result = next === 0 ? malformed() : this.readResult()
+    if (next === 0 || (result.code !== ResultCode.OK && item[0] !== ITEM_DELAYED)) this.msgLen = offset
+    return result
+  }
+
+  endBatch(): { data: Uint8Array; withdrawals: WithdrawalRecord[] } {
+    if (!this.open) throw new Error('endBatch without beginBatch')
+    this.x.end_batch()
+    this.open = false
+    const data = this.msg.slice(BATCH_HEADER_LEN, this.msgLen)
+    this.setMessage(new Uint8Array(0))
+    return { data, withdrawals: this.withdrawals() }
+  }
+
+  runBatch(message: Uint8Array): { withdrawals: WithdrawalRecord[] } {
+    if (this.open) throw new Error('runBatch while a batch is open')
+    this.setMessage(message)
+    try {
+      this.x.run_batch()
+    } finally {
+      this.setMessage(new Uint8Array(0))
+    }
+    return { withdrawals: this.withdrawals() }
+  }
+
+  private readResult(): ItemResult {
+    const mem = this.mem()
+    return decodeResult(mem.subarray(this.resultPtr, this.resultPtr + RESULT_MAX_LEN))
+  }
+
+  /** The withdrawal log of the last batch (docs/protocol.md §8). */
+  withdrawals(): WithdrawalRecord[] {
+    const mem = this.mem()
+    const dv = this.dv
+    const base = this.withdrawalLogPtr
+    const n = dv.getUint32(base)
+    const out: WithdrawalRecord[] = []
+    for (let i = 0; i < n; i++) {
+      const e = base + 4 + i * WITHDRAWAL_LOG_ENTRY_LEN
+      out.push({
+        index: dv.getBigUint64(e),
+        l2Sender: getAddress(bytesToHex(mem.subarray(e + 8, e + 28))),
+        to: getAddress(bytesToHex(mem.subarray(e + 28, e + 48))),
+        asset: dv.getUint32(e + 48),
+        amount: dv.getBigUint64(e + 52),
+      })
+    }
+    return out
+  }
+
+  globals(): { type: 'i32' | 'i64'; value: bigint }[] {
+    const ex = this.x as unknown as Record<string, WebAssembly.Global>
+    return this.globalNames.map(({ name }) => {
+      const v = ex[name]!.value as number | bigint
+      return typeof v === 'bigint' ? { type: 'i64' as const, value: u64(v) } : { type: 'i32' as const, value: BigInt(v >>> 0) }
+    })
+  }
+
+  /** Indices of the mutable globals (the `g$<index>` exports), in order. */
+  globalIndices(): number[] {
+    return this.globalNames.map((g) => g.index)
+  }
+
+  outboxRoot(): Hex {
+    return bytesToHex(this.mem().slice(this.outboxRootPtr, this.outboxRootPtr + 32))
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Queries: they write only into the scratch region, which the host zeroes again afterwards so
+  // that a query never shows in a state root, whenever it runs.
+
+  private query<T>(run: () => T): T {
+    try {
+      return run()
+    } finally {
+      this.mem().fill(0, this.scratchPtr, this.scratchPtr + this.scratchLen)
+    }
+  }
+
+  private static splitAddress(account: Address): [bigint, bigint, number] {
+    const b = hexToBytes(account)
+    if (b.length !== 20) throw new Error(`not an address: ${account}`)
+    const dv = new DataView(b.buffer, b.byteOffset, 20)
+    return [dv.getBigUint64(0), dv.getBigUint64(8), dv.getUint32(16)]
+  }
+
+  nonce(account: Address): bigint {
+    const [hi, mid, lo] = NativeEngine.splitAddress(account)
+    return this.query(() => u64(this.x.q_nonce(hi, mid, lo)))
+  }
+
+  account(account: Address): AccountView {
+    const [hi, mid, lo] = NativeEngine.splitAddress(account)
+    return this.query(() => {
+      const p = this.x.q_account(hi, mid, lo) >>> 0
+      this.mem()
+      const dv = this.dv
+      const n = dv.getUint32(p + 44)
+      const positions = []
+      for (let i = 0; i < n; i++) {
+        const r = p + 48 + i * 28
+        const size = dv.getBigInt64(r + 4)
+        if (size !== 0n) positions.push({ market: dv.getUint32(r), size })
+      }
+      return {
+        address: getAddress(account),
+        nonce: dv.getBigUint64(p + 4),
+        balances: { 0: dv.getBigInt64(p + 12), 1: dv.getBigInt64(p + 20) },
+        positions,
+        equity: dv.getBigInt64(p + 28),
+        initialMarginRequired: dv.getBigInt64(p + 36),
+      }
+    })
+  }
+
+  /** Per-market detail of an account: position and open order sizes. */
+  openInterest(account: Address): { market: number; position: bigint; openBuys: bigint; openSells: bigint }[] {
+    const [hi, mid, lo] = NativeEngine.splitAddress(account)
+    return this.query(() => {
+      const p = this.x.q_account(hi, mid, lo) >>> 0
+      this.mem()
+      const dv = this.dv
+      const n = dv.getUint32(p + 44)
+      const out = []
+      for (let i = 0; i < n; i++) {
+        const r = p + 48 + i * 28
+        out.push({ market: dv.getUint32(r), position: dv.getBigInt64(r + 4), openBuys: dv.getBigInt64(r + 12), openSells: dv.getBigInt64(r + 20) })
+      }
+      return out
+    })
+  }
+
+  order(orderId: bigint): OrderView | undefined {
+    return this.query(() => {
+      const p = this.x.q_order(orderId) >>> 0
+      if (p === 0) return undefined
+      const mem = this.mem()
+      const dv = this.dv
+      return {
+        orderId,
+        owner: getAddress(bytesToHex(mem.subarray(p, p + 20))),
+        market: dv.getUint32(p + 20),
+        isBuy: mem[p + 24] === 1,
+        price: dv.getBigUint64(p + 25),
+        remaining: dv.getBigUint64(p + 33),
+      }
+    })
+  }
+
+  book(market: number, depth: number): BookView {
+    return this.query(() => {
+      const p = this.x.q_book(market, Math.max(0, Math.min(depth, 0xffffffff))) >>> 0
+      if (p === 0) throw new Error(`unknown market ${market}`)
+      this.mem()
+      const dv = this.dv
+      const side = (at: number): [BookLevel[], number] => {
+        const n = dv.getUint32(at)
+        const levels: BookLevel[] = []
+        for (let i = 0; i < n; i++) {
+          const r = at + 4 + i * 20
+          levels.push({ price: dv.getBigUint64(r), size: dv.getBigUint64(r + 8), orders: dv.getUint32(r + 16) })
+        }
+        return [levels, at + 4 + n * 20]
+      }
+      const [bids, next] = side(p)
+      const [asks] = side(next)
+      return { market, bids, asks }
+    })
+  }
+
+  markPrice(market: number): bigint {
+    const v = this.query(() => this.x.q_mark(market))
+    if (v < 0n) throw new Error(`unknown market ${market}`)
+    return v
+  }
+
+  markTimestamp(market: number): bigint {
+    const v = this.query(() => this.x.q_mark_timestamp(market))
+    if (v < 0n) throw new Error(`unknown market ${market}`)
+    return v
+  }
+
+  outboxCount(): bigint {
+    return u64(this.x.q_outbox_count())
+  }
+
+  batchCount(): bigint {
+    return u64(this.x.q_batch_count())
+  }
+
+  delayedRead(): bigint {
+    return u64(this.x.q_delayed_read())
+  }
+
+  nextOrderId(): bigint {
+    return u64(this.x.q_next_order_id())
+  }
+
+  /** The engine clock: the largest batch timestamp seen. */
+  clock(): bigint {
+    return u64(this.x.q_clock())
+  }
+
+  /** The EIP-712 domain separator the engine computed at init. */
+  domainSeparator(): Hex {
+    return this.query(() => {
+      const p = this.x.q_domain_separator() >>> 0
+      return bytesToHex(this.mem().slice(p, p + 32))
+    })
+  }
+
+  /** The engine's EIP-712 typehash for an item type (1..5), or of the domain (0). */
+  typehash(itemType: number): Hex | undefined {
+    return this.query(() => {
+      const p = this.x.q_typehash(itemType) >>> 0
+      return p === 0 ? undefined : bytesToHex(this.mem().slice(p, p + 32))
+    })
+  }
+
+  stats(): EngineStats {
+    return this.query(() => {
+      const p = this.x.q_stats() >>> 0
+      this.mem()
+      const dv = this.dv
+      return {
+        accounts: dv.getUint32(p),
+        restingOrders: dv.getUint32(p + 4),
+        levelsHighWater: dv.getUint32(p + 8),
+        heapTop: dv.getUint32(p + 12),
+        memoryPages: dv.getUint32(p + 16),
+        markets: dv.getUint32(p + 20),
+      }
+    })
+  }
+}
+
+function malformed(): ItemResult {
+  return { code: ResultCode.MALFORMED, orderId: 0n, filledSize: 0n, fills: [] }
+}

@@ -1,0 +1,104 @@
+/**
+ * Reads the L2's inputs from L1 alone: sequencer batches (their data comes from the posting
+ * transaction's calldata, as the contract keeps only a hash) and delayed messages (their bytes
+ * come from the DelayedMessage event). Checks every batch against the on-chain accumulator.
+ */
+import { type Address, type Hex, decodeFunctionData, encodePacked, hexToBytes, keccak256, concat, zeroHash } from 'viem'
+import { sequencerInboxAbi } from '../contracts/out/artifacts.js'
+import type { L1Public } from '../contracts/l1.js'
+import { encodeDelayedMessage, batchMessage, type BatchHeader } from '../sdk/protocol.js'
+
+export interface L1Batch {
+  index: number
+  header: BatchHeader
+  data: Uint8Array
+  forced: boolean
+  afterAcc: Hex
+  txHash: Hex
+  blockNumber: bigint
+}
+
+export interface L1DelayedMessage {
+  index: number
+  kind: number
+  sender: Address
+  timestamp: bigint
+  payload: Uint8Array
+  /** The message bytes the engine reads (docs/protocol.md §5). */
+  bytes: Uint8Array
+  blockNumber: bigint
+}
+
+/** The engine's view of a batch: header ‖ data. */
+export const l1BatchMessage = (b: L1Batch) => batchMessage(b.header, b.data)
+
+/** Block ranges per getLogs call; public RPC endpoints cap ranges, anvil does not care. */
+const LOG_RANGE = 5_000n
+
+export class InboxReader {
+  private nextBlock: bigint
+  private delayedAccs: Hex[] = []
+  private lastBatchAcc: Hex = zeroHash
+  private nextBatch = 0
+
+  constructor(
+    private readonly client: L1Public,
+    private readonly inbox: Address,
+    fromBlock: bigint,
+  ) {
+    this.nextBlock = fromBlock
+  }
+
+  /** Everything new on L1 up to its head, in order. */
+  async poll(): Promise<{ batches: L1Batch[]; delayed: L1DelayedMessage[]; head: bigint; headTimestamp: bigint }> {
+    const headBlock = await this.client.getBlock({ blockTag: 'latest' })
+    const head = headBlock.number
+    const batches: L1Batch[] = []
+    const delayed: L1DelayedMessage[] = []
+    while (this.nextBlock <= head) {
+      const toBlock = this.nextBlock + LOG_RANGE - 1n < head ? this.nextBlock + LOG_RANGE - 1n : head
+      const logs = await this.client.getContractEvents({
+        address: this.inbox,
+        abi: sequencerInboxAbi,
+        fromBlock: this.nextBlock,
+        toBlock,
+      })
+      for (const log of logs) {
+        if (log.eventName === 'DelayedMessage') {
+          const a = log.args as { index: bigint; beforeAcc: Hex; kind: number; sender: Address; timestamp: bigint; payload: Hex }
+          const index = Number(a.index)
+          if (index !== this.delayedAccs.length) throw new Error(`delayed message ${index} out of order: expected ${this.delayedAccs.length}`)
+          const payload = hexToBytes(a.payload)
+          const bytes = encodeDelayedMessage({ kind: Number(a.kind), sender: a.sender, timestamp: a.timestamp, payload })
+          const prev = this.delayedAccs[index - 1] ?? zeroHash
+          if (a.beforeAcc !== prev) throw new Error(`delayed accumulator mismatch at ${index}`)
+          this.delayedAccs.push(keccak256(concat([prev, keccak256(bytes)])))
+          delayed.push({ index, kind: Number(a.kind), sender: a.sender, timestamp: a.timestamp, payload, bytes, blockNumber: log.blockNumber })
+        } else if (log.eventName === 'BatchDelivered') {
+          const a = log.args as { batchIndex: bigint; beforeAcc: Hex; afterAcc: Hex; afterDelayedCount: bigint; timestamp: bigint; forced: boolean }
+          const index = Number(a.batchIndex)
+          if (index !== this.nextBatch) throw new Error(`batch ${index} out of order: expected ${this.nextBatch}`)
+          let data: Uint8Array = new Uint8Array(0)
+          if (!a.forced) {
+            const tx = await this.client.getTransaction({ hash: log.transactionHash })
+            const call = decodeFunctionData({ abi: sequencerInboxAbi, data: tx.input })
+            if (call.functionName !== 'addSequencerBatch') throw new Error(`batch ${index} was not posted by addSequencerBatch (tx ${log.transactionHash})`)
+            data = hexToBytes(call.args[1] as Hex)
+          }
+          const header = { afterDelayedCount: a.afterDelayedCount, timestamp: a.timestamp }
+          const delayedAcc = header.afterDelayedCount === 0n ? zeroHash : this.delayedAccs[Number(header.afterDelayedCount) - 1]
+          if (!delayedAcc) throw new Error(`batch ${index} reads ${header.afterDelayedCount} delayed messages but only ${this.delayedAccs.length} are known`)
+          const dataHash = keccak256(concat([encodePacked(['uint64', 'uint64'], [header.afterDelayedCount, header.timestamp]), data]))
+          const acc = keccak256(concat([this.lastBatchAcc, dataHash, delayedAcc]))
+          if (acc !== a.afterAcc) throw new Error(`batch ${index}: data from tx ${log.transactionHash} does not match the inbox accumulator`)
+          this.lastBatchAcc = acc
+          this.nextBatch++
+          batches.push({ index, header, data, forced: a.forced, afterAcc: acc, txHash: log.transactionHash, blockNumber: log.blockNumber })
+        }
+      }
+      this.nextBlock = toBlock + 1n
+    }
+    return { batches, delayed, head, headTimestamp: headBlock.timestamp }
+  }
+}
+

@@ -1,0 +1,158 @@
+/**
+ * The verifier: derives the L2 state from L1 data only (batches and delayed messages read by
+ * InboxReader), runs each batch through `run_batch` on the native engine, and records the state
+ * root after every batch in its own SQLite file. It never talks to the sequencer.
+ */
+import Database from 'better-sqlite3'
+import { EventEmitter } from 'node:events'
+import type { Address, Hex } from 'viem'
+import { NativeEngine } from './engine/host.js'
+import type { WithdrawalRecord } from './engine/types.js'
+import { InboxReader, l1BatchMessage } from './inboxReader.js'
+import { StateRootTracker } from './vm/stateRoot.js'
+import type { L1Public } from '../contracts/l1.js'
+import { encodeGenesis, type GenesisConfig } from '../sdk/protocol.js'
+
+export interface VerifiedBatch {
+  index: number
+  stateRoot: Hex
+  machineRoot: Hex
+  outboxRoot: Hex
+  /** Withdrawals in the outbox after this batch. */
+  outboxCount: bigint
+  l1Block: bigint
+}
+
+export interface VerifierOptions {
+  l1: L1Public
+  inbox: Address
+  fromBlock: bigint
+  genesis: GenesisConfig
+  dbPath: string
+  pollMs?: number
+  log?: (line: string) => void
+}
+
+/** Events: 'batch' (VerifiedBatch). */
+export class Verifier extends EventEmitter {
+  private readonly db: Database.Database
+  private readonly reader: InboxReader
+  private delayed: Uint8Array[] = []
+  private timer?: NodeJS.Timeout
+  private polling?: Promise<void>
+  private stopped = false
+  private readonly log: (line: string) => void
+  private latest?: VerifiedBatch
+  /** The genesis roots (inbox position 0). */
+  genesisRoots!: { stateRoot: Hex; machineRoot: Hex; outboxRoot: Hex; moduleRoot: Hex }
+
+  private constructor(
+    private readonly opts: VerifierOptions,
+    private readonly engine: NativeEngine,
+    private readonly tracker: StateRootTracker,
+  ) {
+    super()
+    this.log = opts.log ?? (() => {})
+    this.reader = new InboxReader(opts.l1, opts.inbox, opts.fromBlock)
+    this.db = new Database(opts.dbPath)
+    this.db.pragma('journal_mode = WAL')
+    // The verifier re-derives everything from L1 on start; its file is a record, not the truth.
+    this.db.exec(`
+      DROP TABLE IF EXISTS verified; DROP TABLE IF EXISTS withdrawals;
+      CREATE TABLE verified (idx INTEGER PRIMARY KEY, state_root TEXT, machine_root TEXT, outbox_root TEXT, outbox_count INTEGER, l1_block INTEGER);
+      CREATE TABLE withdrawals (idx INTEGER PRIMARY KEY, batch INTEGER, l2_sender TEXT, recipient TEXT, asset INTEGER, amount TEXT);
+    `)
+  }
+
+  static async create(opts: VerifierOptions): Promise<Verifier> {
+    let self: Verifier | undefined
+    const engine = await NativeEngine.load({
+      delayed: (i) => {
+        const m = self?.delayed[Number(i)]
+        if (!m) throw new Error(`batch reads delayed message ${i} that L1 has not delivered`)
+        return m
+      },
+    })
+    engine.init(encodeGenesis(opts.genesis))
+    const tracker = new StateRootTracker(engine)
+    self = new Verifier(opts, engine, tracker)
+    const g = tracker.compute(0n)
+    self.genesisRoots = { stateRoot: g.stateRoot, machineRoot: g.machineRoot, outboxRoot: g.outboxRoot, moduleRoot: g.moduleRoot }
+    return self
+  }
+
+  /** Reads L1 once and executes every new batch. Returns the batches verified. */
+  async sync(): Promise<VerifiedBatch[]> {
+    const { batches, delayed } = await this.reader.poll()
+    for (const d of delayed) this.delayed.push(d.bytes)
+    const out: VerifiedBatch[] = []
+    const insert = this.db.prepare('INSERT INTO verified VALUES (?, ?, ?, ?, ?, ?)')
+    const insertW = this.db.prepare('INSERT INTO withdrawals VALUES (?, ?, ?, ?, ?, ?)')
+    for (const b of batches) {
+      const { withdrawals } = this.engine.runBatch(l1BatchMessage(b))
+      const roots = this.tracker.compute(BigInt(b.index + 1))
+      const v: VerifiedBatch = {
+        index: b.index,
+        stateRoot: roots.stateRoot,
+        machineRoot: roots.machineRoot,
+        outboxRoot: roots.outboxRoot,
+        outboxCount: this.engine.outboxCount(),
+        l1Block: b.blockNumber,
+      }
+      this.db.transaction(() => {
+        insert.run(v.index, v.stateRoot, v.machineRoot, v.outboxRoot, v.outboxCount, v.l1Block)
+        for (const w of withdrawals) insertW.run(w.index, b.index, w.l2Sender, w.to, w.asset, w.amount.toString())
+      })()
+      this.latest = v
+      out.push(v)
+      this.log(`verifier: batch ${b.index}${b.forced ? ' (forced)' : ''} from L1 block ${b.blockNumber}: state root ${v.stateRoot}`)
+      this.emit('batch', v)
+    }
+    return out
+  }
+
+  /** Polls L1 until stop(). Errors are logged and retried: L1 may be briefly unreachable. */
+  start() {
+    const loop = async () => {
+      if (this.stopped) return
+      this.polling = this.sync().then(
+        () => undefined,
+        (e: Error) => this.log(`verifier: L1 read failed, retrying: ${e.message.split('\n')[0]}`),
+      )
+      await this.polling
+      if (!this.stopped) this.timer = setTimeout(loop, this.opts.pollMs ?? 500)
+    }
+    void loop()
+  }
+
+  async stop() {
+    this.stopped = true
+    clearTimeout(this.timer)
+    await this.polling
+    this.db.close()
+  }
+
+  /** The latest verified batch, if any. */
+  head(): VerifiedBatch | undefined {
+    return this.latest
+  }
+
+  verified(index: number): VerifiedBatch | undefined {
+    const r = this.db.prepare<[number], { idx: number; state_root: Hex; machine_root: Hex; outbox_root: Hex; outbox_count: number; l1_block: number }>(
+      'SELECT * FROM verified WHERE idx = ?',
+    ).get(index)
+    return r && { index: r.idx, stateRoot: r.state_root, machineRoot: r.machine_root, outboxRoot: r.outbox_root, outboxCount: BigInt(r.outbox_count), l1Block: BigInt(r.l1_block) }
+  }
+
+  /** Every withdrawal derived from L1, in outbox order. */
+  withdrawals(): (WithdrawalRecord & { batch: number })[] {
+    return this.db.prepare<[], { idx: number; batch: number; l2_sender: Address; recipient: Address; asset: number; amount: string }>(
+      'SELECT * FROM withdrawals ORDER BY idx',
+    ).all().map((r) => ({ index: BigInt(r.idx), batch: r.batch, l2Sender: r.l2_sender, to: r.recipient, asset: r.asset, amount: BigInt(r.amount) }))
+  }
+
+  /** The engine as derived from L1 (read-only queries). */
+  get state(): NativeEngine {
+    return this.engine
+  }
+}

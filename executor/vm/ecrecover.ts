@@ -1,0 +1,30 @@
+/**
+ * ecrecover for hot paths: libsecp256k1 through the npm `secp256k1` bindings (~25x viem's noble
+ * recovery on this machine, DESIGN.md). Semantics follow the engine's host call: v ∈ {27, 28},
+ * low-s only (EIP-2), and any failure yields undefined rather than an exception.
+ * test/ecrecover.test.ts checks it against viem.
+ */
+import { createRequire } from 'node:module'
+import { keccak } from './keccak.js'
+
+const require = createRequire(import.meta.url)
+/** The native binding; never the package's pure-JS fallback, which is slower than noble. */
+const secp256k1 = require('secp256k1/bindings') as typeof import('secp256k1')
+
+const HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n
+
+/** Recovers the 20-byte signer address of a 32-byte digest from a 65-byte v ‖ r ‖ s signature. */
+export function ecrecover(digest: Uint8Array, vrs: Uint8Array): Uint8Array | undefined {
+  if (digest.length !== 32 || vrs.length !== 65) return undefined
+  const v = vrs[0]!
+  if (v !== 27 && v !== 28) return undefined
+  let s = 0n
+  for (let i = 33; i < 65; i++) s = (s << 8n) | BigInt(vrs[i]!)
+  if (s === 0n || s > HALF_N) return undefined
+  try {
+    const pub = secp256k1.ecdsaRecover(vrs.subarray(1, 65), v - 27, digest, false)
+    return keccak(pub.subarray(1)).subarray(12)
+  } catch {
+    return undefined
+  }
+}

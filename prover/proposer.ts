@@ -1,0 +1,131 @@
+/**
+ * The proposer: posts the verifier's state roots to the Rollup as assertions with a bond, and
+ * confirms them once their challenge period is over. It asserts only what it derived from L1
+ * itself (the Verifier), never what the sequencer says.
+ */
+import type { Address, Hex } from 'viem'
+import { rollupAbi } from '../contracts/out/artifacts.js'
+import type { L1Public, L1Wallet } from '../contracts/l1.js'
+import type { Verifier } from '../executor/verifier.js'
+
+export const AssertionStatus = { Pending: 1, Confirmed: 2, Rejected: 3 } as const
+
+export interface Assertion {
+  id: bigint
+  parentId: bigint
+  stateRoot: Hex
+  machineRoot: Hex
+  outboxRoot: Hex
+  inboxPosition: bigint
+  createdAt: bigint
+  proposer: Address
+  status: number
+}
+
+export async function readAssertion(l1: L1Public, rollup: Address, id: bigint): Promise<Assertion> {
+  const a = (await l1.readContract({ address: rollup, abi: rollupAbi, functionName: 'getAssertion', args: [id] })) as Omit<Assertion, 'id'>
+  return { ...a, id, status: Number(a.status) }
+}
+
+export interface ProposerOptions {
+  l1: L1Public
+  wallet: L1Wallet
+  rollup: Address
+  verifier: Verifier
+  /** Minimum time between two assertions. */
+  assertIntervalMs?: number
+  pollMs?: number
+  log?: (line: string) => void
+  onEvent?: (e: { type: 'asserted' | 'confirmed'; id: bigint; inboxPosition: bigint; stateRoot: Hex; tx: Hex }) => void
+}
+
+export class Proposer {
+  private timer?: NodeJS.Timeout
+  private running?: Promise<void>
+  private stopped = false
+  private lastAssertAt = 0
+  private readonly log: (line: string) => void
+
+  constructor(private readonly opts: ProposerOptions) {
+    this.log = opts.log ?? (() => {})
+  }
+
+  private read<T>(functionName: string, args: unknown[] = []): Promise<T> {
+    return this.opts.l1.readContract({ address: this.opts.rollup, abi: rollupAbi, functionName: functionName as never, args: args as never }) as Promise<T>
+  }
+
+  /** The newest assertion that is not rejected: the tip our next assertion extends. */
+  private async tip(): Promise<Assertion> {
+    const count = await this.read<bigint>('assertionCount')
+    for (let id = count - 1n; id >= 0n; id--) {
+      const a = await readAssertion(this.opts.l1, this.opts.rollup, id)
+      if (a.status !== AssertionStatus.Rejected) return a
+    }
+    throw new Error('the rollup has no genesis assertion')
+  }
+
+  /** One round: confirm what is ripe, then assert new verified batches. */
+  async step(): Promise<void> {
+    const { l1, wallet, rollup, verifier } = this.opts
+    const period = await this.read<bigint>('challengePeriod')
+    const latestConfirmed = await this.read<bigint>('latestConfirmed')
+    const count = await this.read<bigint>('assertionCount')
+    const block = await l1.getBlock({ blockTag: 'latest' })
+    const now = BigInt(Math.floor(Date.now() / 1000)) > block.timestamp ? BigInt(Math.floor(Date.now() / 1000)) : block.timestamp
+    for (let id = latestConfirmed + 1n; id < count; id++) {
+      const a = await readAssertion(l1, rollup, id)
+      if (a.status !== AssertionStatus.Pending || a.parentId !== latestConfirmed) continue
+      if (a.createdAt + period > now) break
+      const mine = verifier.verified(Number(a.inboxPosition) - 1)
+      if (!mine || mine.stateRoot !== a.stateRoot) {
+        this.log(`proposer: not confirming assertion ${id}: its root differs from the one derived from L1 (challenge it)`)
+        break
+      }
+      const hash = await wallet.writeContract({ address: rollup, abi: rollupAbi, functionName: 'confirmAssertion', args: [id] })
+      const r = await l1.waitForTransactionReceipt({ hash })
+      if (r.status !== 'success') throw new Error(`confirmAssertion(${id}) reverted in ${hash}`)
+      this.log(`proposer: confirmed assertion ${id} (inbox position ${a.inboxPosition})`)
+      this.opts.onEvent?.({ type: 'confirmed', id, inboxPosition: a.inboxPosition, stateRoot: a.stateRoot, tx: hash })
+      break // one per round keeps parent order simple; the next round picks up the child
+    }
+
+    const head = verifier.head()
+    if (!head || Date.now() - this.lastAssertAt < (this.opts.assertIntervalMs ?? 0)) return
+    const tip = await this.tip()
+    const position = BigInt(head.index + 1)
+    if (position <= tip.inboxPosition) return
+    const bond = await this.read<bigint>('bond')
+    const hash = await wallet.writeContract({
+      address: rollup,
+      abi: rollupAbi,
+      functionName: 'createAssertion',
+      args: [tip.id, head.machineRoot, position, head.outboxRoot],
+      value: bond,
+    })
+    const r = await l1.waitForTransactionReceipt({ hash })
+    if (r.status !== 'success') throw new Error(`createAssertion reverted in ${hash}`)
+    this.lastAssertAt = Date.now()
+    const id = (await this.read<bigint>('assertionCount')) - 1n
+    const posted = await readAssertion(l1, rollup, id)
+    if (posted.stateRoot !== head.stateRoot)
+      throw new Error(`assertion ${id}: the Rollup computed state root ${posted.stateRoot}, the verifier ${head.stateRoot}; the state root formula differs between contracts and executor`)
+    this.log(`proposer: asserted ${id} at inbox position ${position}, state root ${head.stateRoot}`)
+    this.opts.onEvent?.({ type: 'asserted', id, inboxPosition: position, stateRoot: head.stateRoot, tx: hash })
+  }
+
+  start() {
+    const loop = async () => {
+      if (this.stopped) return
+      this.running = this.step().catch((e: Error) => this.log(`proposer: ${e.message.split('\n')[0]}; retrying`))
+      await this.running
+      if (!this.stopped) this.timer = setTimeout(loop, this.opts.pollMs ?? 500)
+    }
+    void loop()
+  }
+
+  async stop() {
+    this.stopped = true
+    clearTimeout(this.timer)
+    await this.running
+  }
+}

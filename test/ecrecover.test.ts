@@ -1,0 +1,34 @@
+import { expect } from 'chai'
+import { bytesToHex, hexToBytes, keccak256, recoverAddress, toHex } from 'viem'
+import { privateKeyToAccount, generatePrivateKey } from 'viem/accounts'
+import { ecrecover } from '../executor/vm/ecrecover.js'
+import { signatureToWire } from '../sdk/protocol.js'
+
+describe('fast ecrecover (libsecp256k1) agrees with viem', () => {
+  it('recovers the same address for 50 random keys and digests', async () => {
+    for (let i = 0; i < 50; i++) {
+      const account = privateKeyToAccount(generatePrivateKey())
+      const digest = keccak256(toHex(`message ${i}`))
+      const signature = await account.sign({ hash: digest })
+      const fast = ecrecover(hexToBytes(digest), signatureToWire(signature))
+      expect(fast && bytesToHex(fast)).to.equal((await recoverAddress({ hash: digest, signature })).toLowerCase())
+    }
+  })
+
+  it('rejects bad v, high s and garbage instead of throwing', async () => {
+    const account = privateKeyToAccount(generatePrivateKey())
+    const digest = hexToBytes(keccak256('0x01'))
+    const wire = signatureToWire(await account.sign({ hash: bytesToHex(digest) }))
+    const badV = wire.slice(); badV[0] = 29
+    expect(ecrecover(digest, badV)).to.equal(undefined)
+    const highS = wire.slice()
+    const n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
+    let s = 0n
+    for (let i = 33; i < 65; i++) s = (s << 8n) | BigInt(highS[i]!)
+    highS.set(hexToBytes(toHex(n - s, { size: 32 })), 33)
+    highS[0] = highS[0] === 27 ? 28 : 27
+    expect(ecrecover(digest, highS), 'the malleable twin is refused').to.equal(undefined)
+    expect(ecrecover(digest, new Uint8Array(65).fill(0xff))).to.equal(undefined)
+    expect(ecrecover(digest.subarray(1), wire)).to.equal(undefined)
+  })
+})
