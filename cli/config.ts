@@ -66,3 +66,17 @@ export function readDevnetState(file = DEVNET_STATE): DevnetState | undefined {
 }
 
 export const addressOf = (key: Hex): Address => privateKeyToAccount(key).address
+
+/**
+ * A deployment file as `veridex deploy` writes it: the addresses (contracts/deploy.ts format)
+ * plus the genesis config the services need to rebuild the same state.
+ */
+export function writeDeploymentFile(file: string, d: Deployment, genesis: GenesisConfig) {
+  writeFileSync(file, JSON.stringify({ ...d, deployBlock: d.deployBlock.toString(), genesis }, replacer, 2) + "\n")
+}
+
+export function readGenesisFromDeploymentFile(file: string): GenesisConfig {
+  const raw = JSON.parse(readFileSync(file, 'utf8'), reviver) as { genesis?: GenesisConfig }
+  if (!raw.genesis) throw new Error(`${file} has no genesis config: it was not written by \`veridex deploy\`; redeploy with it`)
+  return raw.genesis
+}

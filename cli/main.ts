@@ -3,16 +3,16 @@
  * take --sequencer-url / --rpc / --chain-id / --deployment / --key to point anywhere else.
  */
 import { Command, Option, InvalidArgumentError } from 'commander'
-import { type Address, type Hex, formatUnits, getAddress, isAddress, parseEther, parseUnits, formatEther } from 'viem'
+import { type Address, type Hex, formatUnits, getAddress, isAddress, parseEther, parseUnits } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { readDeployment, writeDeployment, deployVeridex, type Deployment } from '../contracts/deploy.js'
+import { readDeployment, deployVeridex, type Deployment } from '../contracts/deploy.js'
 import { l1Public, l1Wallet } from '../contracts/l1.js'
 import { rollupAbi, sequencerInboxAbi } from '../contracts/out/artifacts.js'
 import { genesisRoots } from '../executor/genesis.js'
 import { depositCollateral, depositEth, finalizeWithdrawal, waitForWithdrawalProof } from '../bridge/client.js'
 import { VeridexClient, VeridexRpcError } from '../sdk/client.js'
 import { ASSET_COLLATERAL, ASSET_ETH, ETH_QUANTUM_WEI, type GenesisConfig } from '../sdk/protocol.js'
-import { readDevnetState, devnetGenesis, addressOf, BTC_PERP, DEFAULT_L2_CHAIN_ID, DEVNET_STATE, type DevnetState } from './config.js'
+import { readDevnetState, devnetGenesis, writeDeploymentFile, readGenesisFromDeploymentFile, addressOf, BTC_PERP, DEFAULT_L2_CHAIN_ID, DEVNET_STATE, type DevnetState } from './config.js'
 import { AssertionStatus, readAssertion } from '../prover/proposer.js'
 
 const program = new Command()
@@ -133,7 +133,7 @@ program
       forceInclusionDelaySeconds: BigInt(o.forceInclusionDelay),
       log: (l) => console.log(l),
     })
-    await writeDeployment(o.out, { ...d, genesis } as Deployment)
+    writeDeploymentFile(o.out, d, genesis)
     console.log(`deployed; wrote ${o.out}`)
     show({ ...d, genesisStateRoot: roots.stateRoot })
   })
@@ -154,11 +154,11 @@ program
   .action(async (o) => {
     const { ensureRedis } = await import('./redis.js')
     const { startNode } = await import('./node.js')
-    const d = (await readDeployment(o.deployment)) as Deployment & { genesis?: GenesisConfig }
-    if (!d.genesis) throw new Error(`${o.deployment} has no genesis config: redeploy with \`veridex deploy\``)
+    const d = await readDeployment(o.deployment)
+    const genesis = readGenesisFromDeploymentFile(o.deployment)
     const redis = await ensureRedis((l) => console.log(l))
     const node = await startNode({
-      rpcUrl: o.rpc, chainId: Number(o.chainId), deployment: d, genesis: d.genesis, sequencerKey: o.sequencerKey, proposerKey: o.proposerKey,
+      rpcUrl: o.rpc, chainId: Number(o.chainId), deployment: d, genesis, sequencerKey: o.sequencerKey, proposerKey: o.proposerKey,
       redisUrl: redis.url, dataDir: o.dataDir, port: Number(o.port), host: o.host, batchMaxAgeMs: Number(o.batchAge), l1PollMs: Number(o.l1Poll),
     })
     console.log(`veridex node: JSON-RPC ${node.url}, WebSocket ${node.wsUrl}`)
@@ -279,4 +279,3 @@ program.parseAsync().catch((e: unknown) => {
   process.exit(1)
 })
 
-export { formatEther }

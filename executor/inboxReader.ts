@@ -3,7 +3,7 @@
  * transaction's calldata, as the contract keeps only a hash) and delayed messages (their bytes
  * come from the DelayedMessage event). Checks every batch against the on-chain accumulator.
  */
-import { type Address, type Hex, decodeFunctionData, encodePacked, hexToBytes, keccak256, concat, zeroHash } from 'viem'
+import { type Address, type Hex, bytesToHex, decodeFunctionData, encodePacked, hexToBytes, keccak256, concat, zeroHash } from 'viem'
 import { sequencerInboxAbi } from '../contracts/out/artifacts.js'
 import type { L1Public } from '../contracts/l1.js'
 import { encodeDelayedMessage, batchMessage, type BatchHeader } from '../sdk/protocol.js'
@@ -55,29 +55,34 @@ export class InboxReader {
     const head = headBlock.number
     const batches: L1Batch[] = []
     const delayed: L1DelayedMessage[] = []
-    while (this.nextBlock <= head) {
-      const toBlock = this.nextBlock + LOG_RANGE - 1n < head ? this.nextBlock + LOG_RANGE - 1n : head
+    // Work on copies: a failed read (RPC error mid-way) must leave the cursor where it was.
+    const delayedAccs = [...this.delayedAccs]
+    let lastBatchAcc = this.lastBatchAcc
+    let nextBatch = this.nextBatch
+    let nextBlock = this.nextBlock
+    while (nextBlock <= head) {
+      const toBlock = nextBlock + LOG_RANGE - 1n < head ? nextBlock + LOG_RANGE - 1n : head
       const logs = await this.client.getContractEvents({
         address: this.inbox,
         abi: sequencerInboxAbi,
-        fromBlock: this.nextBlock,
+        fromBlock: nextBlock,
         toBlock,
       })
       for (const log of logs) {
         if (log.eventName === 'DelayedMessage') {
           const a = log.args as { index: bigint; beforeAcc: Hex; kind: number; sender: Address; timestamp: bigint; payload: Hex }
           const index = Number(a.index)
-          if (index !== this.delayedAccs.length) throw new Error(`delayed message ${index} out of order: expected ${this.delayedAccs.length}`)
+          if (index !== delayedAccs.length) throw new Error(`delayed message ${index} out of order: expected ${delayedAccs.length}`)
           const payload = hexToBytes(a.payload)
           const bytes = encodeDelayedMessage({ kind: Number(a.kind), sender: a.sender, timestamp: a.timestamp, payload })
-          const prev = this.delayedAccs[index - 1] ?? zeroHash
+          const prev = delayedAccs[index - 1] ?? zeroHash
           if (a.beforeAcc !== prev) throw new Error(`delayed accumulator mismatch at ${index}`)
-          this.delayedAccs.push(keccak256(concat([prev, keccak256(bytes)])))
+          delayedAccs.push(keccak256(concat([prev, keccak256(bytes)])))
           delayed.push({ index, kind: Number(a.kind), sender: a.sender, timestamp: a.timestamp, payload, bytes, blockNumber: log.blockNumber })
         } else if (log.eventName === 'BatchDelivered') {
           const a = log.args as { batchIndex: bigint; beforeAcc: Hex; afterAcc: Hex; afterDelayedCount: bigint; timestamp: bigint; forced: boolean }
           const index = Number(a.batchIndex)
-          if (index !== this.nextBatch) throw new Error(`batch ${index} out of order: expected ${this.nextBatch}`)
+          if (index !== nextBatch) throw new Error(`batch ${index} out of order: expected ${nextBatch}`)
           let data: Uint8Array = new Uint8Array(0)
           if (!a.forced) {
             const tx = await this.client.getTransaction({ hash: log.transactionHash })
@@ -86,18 +91,22 @@ export class InboxReader {
             data = hexToBytes(call.args[1] as Hex)
           }
           const header = { afterDelayedCount: a.afterDelayedCount, timestamp: a.timestamp }
-          const delayedAcc = header.afterDelayedCount === 0n ? zeroHash : this.delayedAccs[Number(header.afterDelayedCount) - 1]
-          if (!delayedAcc) throw new Error(`batch ${index} reads ${header.afterDelayedCount} delayed messages but only ${this.delayedAccs.length} are known`)
-          const dataHash = keccak256(concat([encodePacked(['uint64', 'uint64'], [header.afterDelayedCount, header.timestamp]), data]))
-          const acc = keccak256(concat([this.lastBatchAcc, dataHash, delayedAcc]))
+          const delayedAcc = header.afterDelayedCount === 0n ? zeroHash : delayedAccs[Number(header.afterDelayedCount) - 1]
+          if (!delayedAcc) throw new Error(`batch ${index} reads ${header.afterDelayedCount} delayed messages but only ${delayedAccs.length} are known`)
+          const dataHash = keccak256(concat([encodePacked(['uint64', 'uint64'], [header.afterDelayedCount, header.timestamp]), bytesToHex(data)]))
+          const acc = keccak256(concat([lastBatchAcc, dataHash, delayedAcc]))
           if (acc !== a.afterAcc) throw new Error(`batch ${index}: data from tx ${log.transactionHash} does not match the inbox accumulator`)
-          this.lastBatchAcc = acc
-          this.nextBatch++
+          lastBatchAcc = acc
+          nextBatch++
           batches.push({ index, header, data, forced: a.forced, afterAcc: acc, txHash: log.transactionHash, blockNumber: log.blockNumber })
         }
       }
-      this.nextBlock = toBlock + 1n
+      nextBlock = toBlock + 1n
     }
+    this.delayedAccs = delayedAccs
+    this.lastBatchAcc = lastBatchAcc
+    this.nextBatch = nextBatch
+    this.nextBlock = nextBlock
     return { batches, delayed, head, headTimestamp: headBlock.timestamp }
   }
 }

@@ -191,7 +191,7 @@ export function finalizeModule(wasm: Uint8Array, opts: { engine?: boolean } = {}
       const mem = text.match(/^\s*\(memory \$\S+ (\d+) (\d+)\)/m)
       if (!mem || Number(mem[2]) !== MEMORY_MAX_PAGES) throw new Error(`engine.wasm memory must have maximum ${MEMORY_MAX_PAGES} pages (got ${mem?.[0] ?? 'none'})`)
     }
-    if (!mod.validate()) throw new Error('binaryen validation failed after adding the g$ exports')
+    if (!mod.validate()) throw new Error('binaryen validation failed: the module is invalid or uses a feature outside MVP + mutable-globals + sign-extension (the validator printed the offending code above)')
     const debugInfo = binaryen.getDebugInfo()
     binaryen.setDebugInfo(true) // keep the name section
     try {

@@ -9,7 +9,6 @@
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import secp256k1 from 'secp256k1'
 import { type Address, type Hex, bytesToHex, getAddress, hexToBytes } from 'viem'
 import {
   BATCH_FORMAT_RAW,
@@ -25,6 +24,7 @@ import {
   decodeResult,
   encodeBatchHeader,
 } from '../../sdk/protocol.js'
+import { ecrecover } from '../vm/ecrecover.js'
 import { keccak } from '../vm/keccak.js'
 import type { AccountView, BookLevel, BookView, DelayedSource, Engine, OrderView, WithdrawalRecord } from './types.js'
 
@@ -32,9 +32,6 @@ import type { AccountView, BookLevel, BookView, DelayedSource, Engine, OrderView
 export function engineWasmPath(): string {
   return fileURLToPath(new URL('./build/engine.wasm', import.meta.url))
 }
-
-/** secp256k1 n / 2: signatures with a larger s are rejected (EIP-2 malleability rule). */
-const SECP256K1_N_HALF = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n
 
 interface EngineExports {
   memory: WebAssembly.Memory
@@ -89,7 +86,7 @@ export class NativeEngine implements Engine {
   private view = new Uint8Array(0)
   private dv = new DataView(new ArrayBuffer(0))
   /** The current inbox message: genesis, or the batch being built or replayed. */
-  private msg = new Uint8Array(0)
+  private msg: Uint8Array = new Uint8Array(0)
   private msgLen = 0
   private open = false
   private initialized = false
@@ -119,7 +116,7 @@ export class NativeEngine implements Engine {
       if (!existsSync(path)) throw new Error(`${path} is missing: run \`npm run build\` (or \`npm run build:engine\`) first`)
       wasm = new Uint8Array(readFileSync(path))
     }
-    const module = await WebAssembly.compile(wasm)
+    const module = await WebAssembly.compile(new Uint8Array(wasm))
     // The imports close over `self`, which exists before the instance does.
     let self: NativeEngine | undefined
     const host = () => self!
@@ -175,20 +172,13 @@ export class NativeEngine implements Engine {
     mem.set(keccak(mem.subarray(ptr, ptr + len)), out)
   }
 
+  /** v ∈ {27, 28}, low s only (EIP-2), libsecp256k1 (executor/vm/ecrecover.ts); 0 on any failure. */
   private ecrecoverHost(hash: number, sig: number, out: number): number {
     const mem = this.mem()
     if (hash + 32 > mem.length || sig + 65 > mem.length || out + 20 > mem.length) throw new Error('ecrecover out of bounds')
-    const v = mem[sig]!
-    if (v !== 27 && v !== 28) return 0
-    const rs = mem.slice(sig + 1, sig + 65)
-    if (BigInt(bytesToHex(rs.subarray(32))) > SECP256K1_N_HALF) return 0
-    let pub: Uint8Array
-    try {
-      pub = secp256k1.ecdsaRecover(rs, v - 27, mem.slice(hash, hash + 32), false)
-    } catch {
-      return 0
-    }
-    mem.set(keccak(pub.subarray(1)).subarray(12), out)
+    const signer = ecrecover(mem.subarray(hash, hash + 32), mem.subarray(sig, sig + 65))
+    if (!signer) return 0
+    mem.set(signer, out)
     return 1
   }
 
@@ -389,6 +379,7 @@ export class NativeEngine implements Engine {
   }
 
   order(orderId: bigint): OrderView | undefined {
+    if (orderId <= 0n || orderId >= 1n << 64n) return undefined
     return this.query(() => {
       const p = this.x.q_order(orderId) >>> 0
       if (p === 0) return undefined

@@ -56,7 +56,7 @@ export const MAX_WITHDRAWALS: u32 = 1024;
 export const WLOG_ENTRY: u32 = 60;
 export const MAX_DELAYED_PAYLOAD: u32 = 256;
 export const DELAYED_HEADER: u32 = 29;
-export const GENESIS_MARKET_LEN: u32 = 57;
+export const GENESIS_MARKET_LEN: u32 = 53;
 export const PPM: u64 = 1_000_000;
 /** Cap on the worst-case exposure of one account in one market (keeps every sum in i64). */
 export const EXPOSURE_LIMIT: i64 = 1 << 60;
