@@ -56,7 +56,7 @@ export function sequencerApi(seq: Sequencer, info: () => Record<string, unknown>
     const base = { status: 'accepted', signer, batch }
     switch (kind) {
       case 'Order':
-        return jsonify({ ...base, orderId: result.orderId, filledSize: result.filledSize, remaining: tx.kind === 'Order' ? tx.message.size - result.filledSize : 0n, fills: result.fills })
+        return jsonify({ ...base, orderId: result.orderId, filledSize: result.filledSize, remaining: seq.engine.order(result.orderId)?.remaining ?? 0n, fills: result.fills })
       case 'Withdraw':
         return jsonify({ ...base, withdrawalIndex: result.orderId })
       default:

@@ -648,6 +648,27 @@ describe('engine', () => {
       expect(h.engine.account(dave.address).balances[0]).to.equal(10_000n * USDC - 1025n)
     })
 
+    it('cancels a remainder that still crosses after 64 fills, so the book never crosses', async function () {
+      this.timeout(30_000)
+      const h = await Harness.create()
+      h.deposit(alice.address, P.ASSET_COLLATERAL, 1_000_000n * USDC)
+      h.deposit(bob.address, P.ASSET_COLLATERAL, 1_000_000n * USDC)
+      h.batch([P.encodeDelayedItem(2)])
+      h.one(await sign(oracle, oraclePrice(1, 50_000n * USDC, 1n)))
+      for (let i = 0; i < 70; i++) expect(h.one(await sign(bob, order(1, false, 50_000n * USDC, 1n, BigInt(i)))).code).to.equal(RC.OK)
+      const taker = h.one(await sign(alice, order(1, true, 50_000n * USDC, 100n, 0n)))
+      expect(taker.code).to.equal(RC.OK)
+      expect(taker.fills).to.have.length(64)
+      expect(taker.filledSize).to.equal(64n)
+      expect(h.engine.order(taker.orderId), 'the crossing remainder does not rest').to.equal(undefined)
+      expect(h.engine.book(1, 5).bids).to.deep.equal([])
+      expect(h.engine.book(1, 5).asks).to.deep.equal([{ price: 50_000n * USDC, size: 6n, orders: 6 }])
+      // A remainder that no longer crosses still rests.
+      const second = h.one(await sign(alice, order(1, true, 50_000n * USDC, 10n, 1n)))
+      expect(second.filledSize).to.equal(6n)
+      expect(h.engine.order(second.orderId)?.remaining).to.equal(4n)
+    })
+
     it('aborts init on an invalid genesis with the reason', async () => {
       const e = await NativeEngine.load({ delayed: () => new Uint8Array(0) })
       expect(() => e.init(P.encodeGenesis({ ...GENESIS, markets: [{ ...BTC, tickSize: 1n, stepSize: 1n }] }))).to.throw(/tickSize\*stepSize must be a multiple/)
@@ -788,7 +809,8 @@ describe('engine', () => {
           pos.set(best.owner, (pos.get(best.owner) ?? 0n) + (isBuy ? -f : f))
           if (best.rem === 0n) book = book.filter((o) => o !== best)
         }
-        if (rem > 0n) book.push({ id, owner, isBuy, price, rem, seq: seq++ })
+        const still = book.filter((o) => o.isBuy !== isBuy).some((o) => (isBuy ? o.price <= price : o.price >= price))
+        if (rem > 0n && !still) book.push({ id, owner, isBuy, price, rem, seq: seq++ })
       }
       const modelCancel = (owner: Address, id: bigint) => {
         const o = book.find((x) => x.id === id)

@@ -132,6 +132,14 @@ function applyFill(buyer: u32, seller: u32, m: u32, size: u64, notional: u64): v
   updateMask(seller, m);
 }
 
+/** Whether the best opposite level would still trade with a `price` order on side `isBuy`. */
+function crosses(m: u32, isBuy: bool, price: u64): bool {
+  const l = bestLevel(m, !isBuy);
+  if (l == 0) return false;
+  const lp = load<u64>(lvl(l) + L_PRICE);
+  return isBuy ? lp <= price : lp >= price;
+}
+
 function doOrder(f: u32, sender: u32, signed: bool): u32 {
   const marketId = be32(f);
   const side = u8at(f + 4);
@@ -189,7 +197,9 @@ function doOrder(f: u32, sender: u32, signed: bool): u32 {
     filled += fsz;
     fills++;
   }
-  if (remaining > 0) restOrder(orderId, id, m, isBuy, price, remaining);
+  // A remainder still crossing after MAX_FILLS is cancelled, never rested: a crossed book would
+  // let the next taker trade through prices that should have filled first.
+  if (remaining > 0 && !crosses(m, isBuy, price)) restOrder(orderId, id, m, isBuy, price, remaining);
   bumpNonce(id, signed);
   writeResult(OK, orderId, filled, fills);
   return OK;
