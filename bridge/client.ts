@@ -3,7 +3,7 @@
  * sequencer must include), and finalize a withdrawal with its outbox proof once the assertion
  * that covers it is confirmed.
  */
-import { type Address, type Hex, parseEventLogs } from 'viem'
+import { type Address, type Hex, BaseError, ContractFunctionRevertedError, parseEventLogs } from 'viem'
 import { bridgeAbi, sequencerInboxAbi, testCollateralAbi } from '../contracts/out/artifacts.js'
 import type { L1Public, L1Wallet } from '../contracts/l1.js'
 import type { Deployment } from '../contracts/deploy.js'
@@ -61,19 +61,26 @@ export async function waitForWithdrawalProof(client: VeridexClient, index: bigin
   }
 }
 
-/** Pays a withdrawal on L1 (Bridge.finalizeWithdrawal). Reverts if already paid or not confirmed. */
+/** Pays a withdrawal on L1 (Bridge.finalizeWithdrawal). Throws a clear error if already paid or not provable. */
 export async function finalizeWithdrawal(
   l1: L1Public,
   wallet: L1Wallet,
   d: Deployment,
   p: { assertionId: string | bigint; index: string | bigint; l2Sender: Address; to: Address; asset: number; amount: string | bigint; proof: Hex[] },
 ): Promise<{ tx: Hex; gasUsed: bigint }> {
-  const hash = await wallet.writeContract({
-    address: d.bridge,
-    abi: bridgeAbi,
-    functionName: 'finalizeWithdrawal',
-    args: [BigInt(p.assertionId), BigInt(p.index), p.l2Sender, p.to, p.asset, BigInt(p.amount), p.proof],
-  })
+  const args = [BigInt(p.assertionId), BigInt(p.index), p.l2Sender, p.to, p.asset, BigInt(p.amount), p.proof] as const
+  // Simulate first: eth_call returns the revert data, which viem decodes into the Bridge's error.
+  let request
+  try {
+    ;({ request } = await l1.simulateContract({ address: d.bridge, abi: bridgeAbi, functionName: 'finalizeWithdrawal', args, account: wallet.account }))
+  } catch (e) {
+    const revert = e instanceof BaseError ? e.walk((x) => x instanceof ContractFunctionRevertedError) : undefined
+    const name = revert instanceof ContractFunctionRevertedError ? revert.data?.errorName : undefined
+    if (name === 'WithdrawalAlreadyFinalized') throw new Error(`withdrawal ${p.index} was already finalized on L1: it is paid only once`)
+    if (name === 'InvalidWithdrawalProof') throw new Error(`the proof of withdrawal ${p.index} does not match assertion ${p.assertionId}'s outbox root: fetch a fresh proof`)
+    throw e
+  }
+  const hash = await wallet.writeContract(request)
   const r = await l1.waitForTransactionReceipt({ hash })
   if (r.status !== 'success') throw new Error(`finalizeWithdrawal reverted in ${hash}`)
   return { tx: hash, gasUsed: r.gasUsed }

@@ -19,6 +19,8 @@ import { DEVNET_ROLES, DEVNET_STATE, STATE_DIR, devnetGenesis, writeDevnetState,
 export interface DevnetOptions {
   /** Sequencer JSON-RPC port (0 = any free port). */
   port?: number
+  /** Sequencer JSON-RPC bind address (default 127.0.0.1). */
+  host?: string
   /** anvil port (0 = any free port). */
   l1Port?: number
   l1ChainId?: number
@@ -89,6 +91,7 @@ export async function startDevnet(o: DevnetOptions = {}): Promise<Devnet> {
     redisUrl: redis.url,
     dataDir,
     port: o.port ?? 8547,
+    host: o.host,
     batchMaxAgeMs: o.batchMaxAgeMs ?? 1000,
     log,
   })

@@ -85,12 +85,13 @@ program
   .command('devnet')
   .description('start anvil, deploy the contracts, fund test accounts, and run sequencer, verifier and proposer (Ctrl-C stops)')
   .option('--port <port>', 'sequencer JSON-RPC port', '8547')
+  .option('--host <host>', 'sequencer JSON-RPC bind address (0.0.0.0 inside a container)', '127.0.0.1')
   .option('--l1-port <port>', 'anvil port (default: any free port)')
   .option('--challenge-period <seconds>', 'Rollup challenge period', '5')
   .option('--batch-age <ms>', 'close a batch after this many milliseconds', '1000')
   .action(async (o) => {
     const { startDevnet, describeDevnet } = await import('./devnet.js')
-    const dev = await startDevnet({ port: Number(o.port), l1Port: o.l1Port ? Number(o.l1Port) : undefined, challengePeriodSeconds: Number(o.challengePeriod), batchMaxAgeMs: Number(o.batchAge) })
+    const dev = await startDevnet({ port: Number(o.port), host: o.host, l1Port: o.l1Port ? Number(o.l1Port) : undefined, challengePeriodSeconds: Number(o.challengePeriod), batchMaxAgeMs: Number(o.batchAge) })
     console.log(describeDevnet(dev.state))
     const stop = async () => {
       console.log('stopping devnet…')

@@ -4,6 +4,7 @@
  * before its reply is sent; on restart the engine state is rebuilt by replaying the journal.
  */
 import Database from 'better-sqlite3'
+import { randomUUID } from 'node:crypto'
 import type { Hex } from 'viem'
 import type { WithdrawalRecord } from '../executor/engine/types.js'
 
@@ -96,6 +97,20 @@ export class Journal {
         'SELECT * FROM withdrawals WHERE l2_sender = ? ORDER BY idx',
       ),
     }
+  }
+
+  /**
+   * A random id made when the journal file is created. It names this sequencer's BullMQ queue,
+   * so nodes sharing a Redis never see each other's jobs, even when (as on anvil) two
+   * deployments have the same contract addresses.
+   */
+  get instanceId(): string {
+    let id = this.meta('instance')
+    if (!id) {
+      id = randomUUID()
+      this.setMeta('instance', id)
+    }
+    return id
   }
 
   meta(key: string): string | undefined {

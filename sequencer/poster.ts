@@ -20,7 +20,7 @@ export interface BatchPosterOptions {
   l1: L1Public
   wallet: L1Wallet
   inbox: Address
-  /** Redis key prefix; one per deployment so several devnets can share a Redis. */
+  /** Redis key prefix (default "veridex"); the queue name itself is unique per journal. */
   prefix?: string
   log?: (line: string) => void
   onPosted?: (index: number, tx: Hex, block: bigint) => void
@@ -33,7 +33,7 @@ export class BatchPoster {
   private readonly name: string
 
   constructor(private readonly opts: BatchPosterOptions) {
-    this.name = `batches-${opts.inbox.toLowerCase()}`
+    this.name = `batches-${opts.journal.instanceId}`
     this.queue = new Queue(this.name, { connection: opts.connection, prefix: opts.prefix ?? 'veridex' })
     this.log = opts.log ?? (() => {})
   }
@@ -48,7 +48,12 @@ export class BatchPoster {
     this.worker.on('failed', (job, err) => {
       if (job) this.log(`poster: batch ${job.data.index} attempt ${job.attemptsMade} failed: ${err.message.split('\n')[0]}`)
     })
-    for (const b of this.opts.journal.batches('closed')) await this.enqueue(b.index)
+    for (const b of this.opts.journal.batches('closed')) {
+      // A job that failed for good keeps its id, and BullMQ ignores an add with a taken id.
+      const stale = await this.queue.getJob(`batch-${b.index}`)
+      if (stale && (await stale.isFailed())) await stale.remove()
+      await this.enqueue(b.index)
+    }
   }
 
   enqueue(index: number) {
