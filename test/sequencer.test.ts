@@ -12,6 +12,7 @@ import { depositCollateral } from '../bridge/client.js'
 import { l1Public, l1Wallet } from '../contracts/l1.js'
 import { ASSET_COLLATERAL } from '../sdk/protocol.js'
 import { testDevnet, until } from './helpers/devnet.js'
+import WebSocket from 'ws'
 import type { Devnet } from '../cli/devnet.js'
 
 const PRICE = 60_000_000_000n
@@ -58,9 +59,10 @@ describe('sequencer JSON-RPC', function () {
     client = new VeridexClient(dev.node.url)
     const l1 = l1Public(dev.state.l1)
     await depositCollateral(l1, l1Wallet(dev.state.l1, dev.state.keys.traders[0]!), dev.state.deployment, trader().address, parseUnits('10000', 6))
+    await depositCollateral(l1, l1Wallet(dev.state.l1, dev.state.keys.traders[1]!), dev.state.deployment, privateKeyToAccount(dev.state.keys.traders[1]!).address, parseUnits('10000', 6))
     // Delayed messages join at the start of the next batch: close the open one once the
-    // sequencer has seen the deposit (batches close only by size in this file).
-    await until('the deposit seen by the sequencer', () => (dev.node.sequencer.delayedCount > 0 ? true : undefined))
+    // sequencer has seen the deposits (batches close only by size in this file).
+    await until('the deposits seen by the sequencer', () => (dev.node.sequencer.delayedCount > 1 ? true : undefined))
     dev.node.sequencer.closeBatch()
     await until('deposit credited', async () => ((await client.account(trader().address)).balances[ASSET_COLLATERAL] !== '0' ? true : undefined))
   })
@@ -159,16 +161,43 @@ describe('sequencer JSON-RPC', function () {
     expect((await client.status()).l2ChainId).to.equal(dev.state.genesis.chainId)
   })
 
+  it('streams fills and batches to WebSocket subscribers', async () => {
+    const ws = new WebSocket(dev.node.wsUrl)
+    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject) })
+    const notes: { subscription: string; result: Record<string, unknown> }[] = []
+    const replies = new Map<number, unknown>()
+    ws.on('message', (raw) => {
+      const m = JSON.parse(raw.toString())
+      if (m.method === 'vdx_subscription') notes.push(m.params)
+      else replies.set(m.id, m.result)
+    })
+    ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'vdx_subscribe', params: ['fills'] }))
+    ws.send(JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'vdx_subscribe', params: ['batches'] }))
+    const [fillsSub, batchesSub] = await until('subscription ids', () => (replies.size === 2 ? [replies.get(1), replies.get(2)] : undefined))
+    const seller = privateKeyToAccount(dev.state.keys.traders[1]!)
+    const sell = await client.placeOrder(seller, { market: BTC_PERP.id, isBuy: false, price: PRICE - 10_000_000n, size: 1n })
+    expect(sell.fills).to.have.length(1)
+    const closed = dev.node.sequencer.closeBatch()!
+    const fill = await until('a fills notification', () => notes.find((n) => n.subscription === fillsSub))
+    expect(fill.result).to.deep.include({ orderId: sell.orderId, taker: seller.address })
+    expect(fill.result.fills).to.deep.equal(sell.fills)
+    const batch = await until('a batches notification', () => notes.find((n) => n.subscription === batchesSub && n.result.event === 'closed'))
+    expect(batch.result).to.deep.include({ index: closed.index, stateRoot: closed.stateRoot })
+    await until('the posted notification', () => notes.find((n) => n.subscription === batchesSub && n.result.event === 'posted' && n.result.index === closed.index))
+    ws.close()
+  })
+
   it('batches close by size: no batch exceeds the configured maximum', async () => {
     const seq = dev.node.sequencer
     // Shrink the limit on the live instance: the next items must spill into new batches.
-    ;(seq as unknown as { maxBytes: number }).maxBytes = 300
+    seq.closeBatch()
     const first = seq.journal.lastBatch()!.index
+    ;(seq as unknown as { maxBytes: number }).maxBytes = 300
     for (let i = 0; i < 6; i++) await client.placeOrder(trader(), { market: BTC_PERP.id, isBuy: true, price: PRICE - 10_000_000n, size: 1n })
     ;(seq as unknown as { maxBytes: number }).maxBytes = 100_000
     seq.closeBatch()
-    const batches = seq.journal.batches().filter((b) => b.index >= first)
-    expect(batches.length).to.be.greaterThanOrEqual(3)
-    for (const b of batches) expect(b.data!.length).to.be.at.most(300)
+    const batches = seq.journal.batches().filter((b) => b.index > first)
+    // 95-byte orders, three per batch under 300 bytes: 1 format byte + 3 × 95 = 286.
+    expect(batches.map((b) => b.data!.length)).to.deep.equal([286, 286])
   })
 })

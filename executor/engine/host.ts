@@ -337,46 +337,42 @@ export class NativeEngine implements Engine {
     return this.query(() => u64(this.x.q_nonce(hi, mid, lo)))
   }
 
-  account(account: Address): AccountView {
+  /** Decodes the q_account record (docs/protocol.md §10) for one account. */
+  private accountRecord(account: Address) {
     const [hi, mid, lo] = NativeEngine.splitAddress(account)
     return this.query(() => {
       const p = this.x.q_account(hi, mid, lo) >>> 0
       this.mem()
       const dv = this.dv
-      const n = dv.getUint32(p + 44)
-      const positions = []
-      for (let i = 0; i < n; i++) {
+      const markets = []
+      for (let i = 0, n = dv.getUint32(p + 44); i < n; i++) {
         const r = p + 48 + i * 28
-        const size = dv.getBigInt64(r + 4)
-        if (size !== 0n) positions.push({ market: dv.getUint32(r), size })
+        markets.push({ market: dv.getUint32(r), position: dv.getBigInt64(r + 4), openBuys: dv.getBigInt64(r + 12), openSells: dv.getBigInt64(r + 20) })
       }
       return {
-        address: getAddress(account),
         nonce: dv.getBigUint64(p + 4),
         balances: { 0: dv.getBigInt64(p + 12), 1: dv.getBigInt64(p + 20) },
-        positions,
         equity: dv.getBigInt64(p + 28),
         initialMarginRequired: dv.getBigInt64(p + 36),
+        markets,
       }
     })
   }
 
+  account(account: Address): AccountView {
+    const { markets, ...rest } = this.accountRecord(account)
+    return {
+      address: getAddress(account),
+      ...rest,
+      positions: markets.filter((m) => m.position !== 0n).map((m) => ({ market: m.market, size: m.position })),
+    }
+  }
+
   /** Per-market detail of an account: position and open order sizes. */
   openInterest(account: Address): { market: number; position: bigint; openBuys: bigint; openSells: bigint }[] {
-    const [hi, mid, lo] = NativeEngine.splitAddress(account)
-    return this.query(() => {
-      const p = this.x.q_account(hi, mid, lo) >>> 0
-      this.mem()
-      const dv = this.dv
-      const n = dv.getUint32(p + 44)
-      const out = []
-      for (let i = 0; i < n; i++) {
-        const r = p + 48 + i * 28
-        out.push({ market: dv.getUint32(r), position: dv.getBigInt64(r + 4), openBuys: dv.getBigInt64(r + 12), openSells: dv.getBigInt64(r + 20) })
-      }
-      return out
-    })
+    return this.accountRecord(account).markets
   }
+
 
   order(orderId: bigint): OrderView | undefined {
     if (orderId <= 0n || orderId >= 1n << 64n) return undefined

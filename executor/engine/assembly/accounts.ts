@@ -1,7 +1,7 @@
 // Accounts: an append-only array of fixed-stride records, indexed by an open-addressing hash
 // table (linear probing) keyed by the 20-byte address. Slots hold idx + 1 (0 = empty).
 
-import { alloc, canAlloc } from "./alloc";
+import { alloc, canAlloc, doublePool } from "./alloc";
 import {
   C_ACCT_ARR, C_ACCT_ARR_CAP, C_ACCT_COUNT, C_ACCT_STRIDE, C_ACCT_TAB, C_ACCT_TAB_CAP,
   cfg32, copy20, eq20, setCfg32,
@@ -90,14 +90,7 @@ export function reserveAccount(): bool {
   if (growTab) bytes += <u64>cfg32(C_ACCT_TAB_CAP) << 3;
   if (growArr) bytes += <u64>cfg32(C_ACCT_ARR_CAP) * 2 * <u64>cfg32(C_ACCT_STRIDE);
   if (!canAlloc(bytes)) return false;
-  if (growArr) {
-    const stride = cfg32(C_ACCT_STRIDE);
-    const cap = cfg32(C_ACCT_ARR_CAP) * 2;
-    const arr = alloc(cap * stride);
-    memory.copy(arr, cfg32(C_ACCT_ARR), cfg32(C_ACCT_COUNT) * stride);
-    setCfg32(C_ACCT_ARR, arr);
-    setCfg32(C_ACCT_ARR_CAP, cap);
-  }
+  if (growArr) doublePool(C_ACCT_ARR, C_ACCT_ARR_CAP, cfg32(C_ACCT_COUNT), cfg32(C_ACCT_STRIDE));
   if (growTab) {
     const cap = cfg32(C_ACCT_TAB_CAP) * 2;
     const tab = alloc(cap << 2);

@@ -25,3 +25,15 @@ export function alloc(bytes: u32): u32 {
   setCfg32(C_HEAP_TOP, <u32>end);
   return top;
 }
+
+/**
+ * Moves a pool of `used` records of `size` bytes to a fresh region twice its capacity, updating
+ * the pool pointer and capacity slots; the caller has checked canAlloc for the new region.
+ */
+export function doublePool(poolSlot: u32, capSlot: u32, used: u32, size: u32): void {
+  const cap = cfg32(capSlot) * 2;
+  const pool = alloc(cap * size);
+  memory.copy(pool, cfg32(poolSlot), used * size);
+  setCfg32(poolSlot, pool);
+  setCfg32(capSlot, cap);
+}

@@ -4,7 +4,7 @@
 // open-addressing index maps orderId -> order record for O(1) cancels. All references are
 // record ids (index + 1), so 0 means "none" and zeroed memory is an empty structure.
 
-import { alloc, canAlloc } from "./alloc";
+import { alloc, canAlloc, doublePool } from "./alloc";
 import { A_MKT, P_BUYS, P_SELLS, P_SIZE, acct, updateMask } from "./accounts";
 import {
   C_LVL_CAP, C_LVL_FREE, C_LVL_POOL, C_LVL_USED, C_OIX_CAP, C_OIX_COUNT, C_OIX_TAB,
@@ -71,20 +71,8 @@ export function reserveOrder(): bool {
   if (growLvl) bytes += <u64>cfg32(C_LVL_CAP) * 2 * LVL_SIZE;
   if (growOix) bytes += <u64>cfg32(C_OIX_CAP) << 3;
   if (!canAlloc(bytes)) return false;
-  if (growOrd) {
-    const cap = cfg32(C_ORD_CAP) * 2;
-    const pool = alloc(cap * ORD_SIZE);
-    memory.copy(pool, cfg32(C_ORD_POOL), cfg32(C_ORD_USED) * ORD_SIZE);
-    setCfg32(C_ORD_POOL, pool);
-    setCfg32(C_ORD_CAP, cap);
-  }
-  if (growLvl) {
-    const cap = cfg32(C_LVL_CAP) * 2;
-    const pool = alloc(cap * LVL_SIZE);
-    memory.copy(pool, cfg32(C_LVL_POOL), cfg32(C_LVL_USED) * LVL_SIZE);
-    setCfg32(C_LVL_POOL, pool);
-    setCfg32(C_LVL_CAP, cap);
-  }
+  if (growOrd) doublePool(C_ORD_POOL, C_ORD_CAP, cfg32(C_ORD_USED), ORD_SIZE);
+  if (growLvl) doublePool(C_LVL_POOL, C_LVL_CAP, cfg32(C_LVL_USED), LVL_SIZE);
   if (growOix) {
     const oldTab = cfg32(C_OIX_TAB);
     const oldCap = cfg32(C_OIX_CAP);
