@@ -14,7 +14,7 @@ import type { WithdrawalRecord } from '../executor/engine/types.js'
 import { StateRootTracker } from '../executor/vm/stateRoot.js'
 import {
   ITEM_DELAYED, ResultCode, encodeDelayedItem, encodeGenesis, encodeItem,
-  type GenesisConfig, type ItemResult, type MarketConfig, type TxMessage,
+  type BatchHeader, type GenesisConfig, type ItemResult, type MarketConfig, type TxMessage,
 } from '../sdk/protocol.js'
 import { Journal, type BatchRow } from './journal.js'
 import { engineError, precheck, recoverSigner } from './validate.js'
@@ -51,7 +51,7 @@ export interface ClosedBatch {
 export class Sequencer extends EventEmitter {
   readonly markets: Map<number, MarketConfig>
   private delayed: Uint8Array[]
-  private open?: { index: number; openedAt: number; bytes: number; items: number }
+  private open?: { index: number; openedAt: number; bytes: number; items: number; header: BatchHeader }
   private lastTimestamp = 0n
   private l1Timestamp = 0n
   private readonly maxBytes: number
@@ -115,7 +115,7 @@ export class Sequencer extends EventEmitter {
       }
       items += rows.length
       if (b.status === 'open') {
-        this.open = { index: b.index, openedAt: Date.now(), bytes, items: rows.length }
+        this.open = { index: b.index, openedAt: Date.now(), bytes, items: rows.length, header: { afterDelayedCount: b.afterDelayedCount, timestamp: b.timestamp } }
         continue
       }
       this.engine.endBatch()
@@ -147,36 +147,59 @@ export class Sequencer extends EventEmitter {
     if (timestamp > this.l1Timestamp) this.l1Timestamp = timestamp
   }
 
+  /** The batch being filled, once it holds an item. */
   get openBatch(): { index: number; items: number; bytes: number } | undefined {
-    return this.open && { index: this.open.index, items: this.open.items, bytes: this.open.bytes }
+    return this.open && this.open.items > 0 ? { index: this.open.index, items: this.open.items, bytes: this.open.bytes } : undefined
   }
 
   private nextBatchIndex(): number {
     return (this.journal.lastBatch()?.index ?? -1) + 1
   }
 
-  /** Opens a batch whose header reads every delayed message seen so far, and consumes them first. */
+  /**
+   * Opens a batch whose header reads every delayed message seen so far, and consumes them first.
+   * The batch reaches the journal with its first item, so a batch that only ever saw rejected
+   * items leaves no trace: it is re-headed here (same index, fresh time and delayed count; the
+   * engine's begin_batch simply overwrites the header) the next time something arrives.
+   */
   private openNewBatch() {
-    const index = this.nextBatchIndex()
+    const index = this.open?.index ?? this.nextBatchIndex()
     let timestamp = this.now()
     if (this.l1Timestamp > timestamp) timestamp = this.l1Timestamp
     if (this.lastTimestamp > timestamp) timestamp = this.lastTimestamp
     const afterDelayedCount = BigInt(this.delayed.length)
     const pending = Number(afterDelayedCount - this.engine.delayedRead())
     this.engine.beginBatch({ afterDelayedCount, timestamp })
-    let bytes = 1
-    this.journal.db.transaction(() => {
-      this.journal.openBatch(index, afterDelayedCount, timestamp)
-      if (pending > 0) {
-        const item = encodeDelayedItem(pending)
-        this.engine.execItem(item)
-        this.journal.appendItem(index, item)
-        bytes += item.length
-      }
-    })()
     this.lastTimestamp = timestamp
-    this.open = { index, openedAt: Date.now(), bytes, items: pending > 0 ? 1 : 0 }
-    if (pending > 0) this.log(`sequencer: batch ${index} includes ${pending} delayed message(s)`)
+    this.open = { index, openedAt: Date.now(), bytes: 1, items: 0, header: { afterDelayedCount, timestamp } }
+    if (pending > 0) {
+      this.append(encodeDelayedItem(pending))
+      this.log(`sequencer: batch ${index} includes ${pending} delayed message(s)`)
+    }
+  }
+
+  /**
+   * Executes an item in the open batch and journals it if accepted (DELAYED items always are:
+   * they never change state on failure). Returns the engine's result.
+   */
+  private append(item: Uint8Array): ItemResult {
+    const open = this.open!
+    const result = this.engine.execItem(item)
+    if (result.code !== ResultCode.OK && item[0] !== ITEM_DELAYED) return result
+    try {
+      this.journal.db.transaction(() => {
+        if (open.items === 0) this.journal.openBatch(open.index, open.header.afterDelayedCount, open.header.timestamp)
+        this.journal.appendItem(open.index, item)
+      })()
+    } catch (e) {
+      // The engine already applied an item the journal could not record: the in-memory state is
+      // ahead of the durable one, and going on would acknowledge state that a restart forgets.
+      this.log(`sequencer: FATAL journal append failed (${(e as Error).message}); exiting so a restart replays the journal`)
+      process.exit(70)
+    }
+    open.bytes += item.length
+    open.items++
+    return result
   }
 
   /**
@@ -194,20 +217,10 @@ export class Sequencer extends EventEmitter {
     precheck(tx, this.markets, this.genesis, signer)
     const item = encodeItem(tx, signature)
     if (this.open && this.open.bytes + item.length > this.maxBytes) this.closeBatch()
-    if (!this.open) this.openNewBatch()
+    if (!this.open || this.open.items === 0) this.openNewBatch()
     const open = this.open!
-    const result = this.engine.execItem(item)
+    const result = this.append(item)
     if (result.code !== ResultCode.OK) throw engineError(result.code, { signer })
-    try {
-      this.journal.appendItem(open.index, item)
-    } catch (e) {
-      // The engine already applied an item the journal could not record: the in-memory state is
-      // ahead of the durable one, and going on would acknowledge state that a restart forgets.
-      this.log(`sequencer: FATAL journal append failed (${(e as Error).message}); exiting so a restart replays the journal`)
-      process.exit(70)
-    }
-    open.bytes += item.length
-    open.items++
     const accepted: Accepted = { signer: getAddress(signer), batch: open.index, result }
     this.emit('accepted', { ...accepted, tx })
     return accepted
@@ -215,14 +228,17 @@ export class Sequencer extends EventEmitter {
 
   /** Closes the batch by age, and opens one for delayed messages nobody has included yet. */
   tick() {
-    if (this.open && Date.now() - this.open.openedAt >= this.maxAgeMs) this.closeBatch()
-    if (!this.open && BigInt(this.delayed.length) > this.engine.delayedRead()) this.openNewBatch()
+    if (this.open && this.open.items > 0 && Date.now() - this.open.openedAt >= this.maxAgeMs) this.closeBatch()
+    if ((!this.open || this.open.items === 0) && BigInt(this.delayed.length) > this.engine.delayedRead()) this.openNewBatch()
   }
 
-  /** Closes the open batch: end_batch, state root, journal. Returns undefined if none is open. */
+  /**
+   * Closes the open batch: end_batch, state root, journal. Returns undefined if no batch holds
+   * an item (an empty batch is never posted).
+   */
   closeBatch(): ClosedBatch | undefined {
     const open = this.open
-    if (!open) return undefined
+    if (!open || open.items === 0) return undefined
     const { data, withdrawals } = this.engine.endBatch()
     const roots = this.tracker.compute(BigInt(open.index + 1))
     this.journal.closeBatch(open.index, data, roots, withdrawals)

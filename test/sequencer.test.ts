@@ -30,7 +30,7 @@ describe('sequencer JSON-RPC', function () {
    */
   const snapshot = () => {
     const seq = dev.node.sequencer
-    const rows = seq.journal.db.prepare('SELECT COUNT(*) AS n FROM items').get() as { n: number }
+    const rows = seq.journal.db.prepare('SELECT (SELECT COUNT(*) FROM items) + (SELECT COUNT(*) FROM batches) AS n').get() as { n: number }
     const memory = new Uint8Array(seq.engine.memory.buffer).slice()
     memory.fill(0, seq.engine.scratchPtr, seq.engine.scratchPtr + seq.engine.scratchLen)
     return { rows: rows.n, memory: keccak256(memory) }

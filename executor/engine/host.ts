@@ -228,7 +228,12 @@ export class NativeEngine implements Engine {
   }
 
   beginBatch(header: BatchHeader): void {
-    if (this.open) throw new Error('a batch is already open')
+    // Re-heading an open batch that holds no item is allowed (the sequencer refreshes the time of
+    // a batch nothing was accepted into): begin_batch overwrites the header, and the clock only
+    // moves forward, so the state equals one begin_batch with the last header.
+    if (this.open && this.msgLen > BATCH_HEADER_LEN + 1) throw new Error('a batch holding items is already open')
+    if (this.open && header.timestamp < new DataView(this.msg.buffer, this.msg.byteOffset).getBigUint64(8))
+      throw new Error('re-heading a batch cannot move its timestamp back')
     this.msg = new Uint8Array(4096)
     this.msgLen = 0
     this.append(encodeBatchHeader(header))

@@ -48,7 +48,11 @@ export interface Engine {
   /** Runs `init` on the genesis message. Call once, on a fresh instance. */
   init(genesis: Uint8Array): void
 
-  /** Opens a batch whose message is `header ‖ 0x00` and grows as items are executed. */
+  /**
+   * Opens a batch whose message is `header ‖ 0x00` and grows as items are executed. An open batch
+   * that holds no item yet may be opened again with a header no earlier in time: the state is
+   * then as if only the last header had been used.
+   */
   beginBatch(header: BatchHeader): void
   /**
    * Appends one encoded item to the open batch and executes it. If the engine rejects it
