@@ -14,6 +14,7 @@ import { VeridexClient, VeridexRpcError } from '../sdk/client.js'
 import { ASSET_COLLATERAL, ASSET_ETH, ETH_QUANTUM_WEI, type GenesisConfig } from '../sdk/protocol.js'
 import { readDevnetState, devnetGenesis, writeDeploymentFile, readGenesisFromDeploymentFile, addressOf, BTC_PERP, DEFAULT_L2_CHAIN_ID, DEVNET_STATE, type DevnetState } from './config.js'
 import { AssertionStatus, readAssertion } from '../prover/proposer.js'
+import { registerVm } from './vm.js'
 
 const program = new Command()
 program
@@ -273,6 +274,8 @@ program
     await runDemo({ fresh: Boolean(o.fresh) })
     process.exit(0)
   })
+
+registerVm(program)
 
 program.parseAsync().catch((e: unknown) => {
   if (e instanceof VeridexRpcError) console.error(`error ${e.code}: ${e.message}${e.data ? `\n${JSON.stringify(e.data)}` : ''}`)

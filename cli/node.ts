@@ -107,7 +107,7 @@ export async function startNode(o: NodeOptions): Promise<NodeHandle> {
   await poster.start()
 
   // The sequencer learns about deposits from L1 with its own reader (it trusts nothing else).
-  const delayedReader = new InboxReader(l1, o.deployment.inbox, o.deployment.deployBlock)
+  const delayedReader = new InboxReader(l1, o.deployment.inbox, o.deployment.deployBlock, { delayedOnly: true })
   let stopped = false
   let l1Loop: Promise<void> | undefined
   const readL1 = async () => {

@@ -41,10 +41,15 @@ export class InboxReader {
   private lastBatchAcc: Hex = zeroHash
   private nextBatch = 0
 
+  /**
+   * @param opts.delayedOnly read only delayed messages (the sequencer's case: it wrote the
+   *   batches itself, so fetching their calldata back would be wasted RPC work)
+   */
   constructor(
     private readonly client: L1Public,
     private readonly inbox: Address,
     fromBlock: bigint,
+    private readonly opts: { delayedOnly?: boolean } = {},
   ) {
     this.nextBlock = fromBlock
   }
@@ -65,6 +70,7 @@ export class InboxReader {
       const logs = await this.client.getContractEvents({
         address: this.inbox,
         abi: sequencerInboxAbi,
+        eventName: this.opts.delayedOnly ? 'DelayedMessage' : undefined,
         fromBlock: nextBlock,
         toBlock,
       })

@@ -5,9 +5,9 @@
 import { type Address, getAddress, isAddress, bytesToHex } from 'viem'
 import type { RpcHandler } from './rpc/server.js'
 import { RpcError } from './rpc/errors.js'
-import { INVALID_PARAMS, parseSignedParams } from './validate.js'
+import { INVALID_PARAMS, engineError, parseSignedParams } from './validate.js'
 import type { Sequencer } from './sequencer.js'
-import type { TxKind } from '../sdk/protocol.js'
+import { ResultCode, type TxKind } from '../sdk/protocol.js'
 
 /** Subscription topics served over WebSocket. */
 export const TOPICS = ['fills', 'batches'] as const
@@ -88,7 +88,7 @@ export function sequencerApi(seq: Sequencer, info: () => Record<string, unknown>
     },
     vdx_getOrderBook: (params) => {
       const market = intParam(params, 0, 'market', undefined, 0xffffffff)
-      if (!seq.markets.has(market)) throw new RpcError(-32003, 'UNKNOWN_MARKET: unknown market: list markets with vdx_getMarkets', { market })
+      if (!seq.markets.has(market)) throw engineError(ResultCode.UNKNOWN_MARKET, { market })
       return jsonify(seq.engine.book(market, intParam(params, 1, 'depth', 20, 500)))
     },
     vdx_getBatch: (params) => {
