@@ -5,6 +5,7 @@ import { type LocalAccount, privateKeyToAccount } from 'viem/accounts'
 import { assertIntegerOnly, buildEngine, compileAssemblyScript, finalizeModule } from '../executor/engine/build.js'
 import { NativeEngine, engineWasmPath } from '../executor/engine/host.js'
 import * as P from '../sdk/protocol.js'
+import { rng } from './helpers/rng.js'
 
 const { ResultCode: RC } = P
 const CHAIN_ID = 412346
@@ -177,24 +178,6 @@ function outboxRootOf(leaves: Hex[]): Hex {
 const leafOf = (sender: Address, to: Address, asset: number, amount: bigint) =>
   keccak256(P.outboxLeafPreimage(sender, to, asset, amount))
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number) {
-  let a = seed >>> 0
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  return {
-    next,
-    int: (n: number) => Math.floor(next() * n),
-    big: (n: bigint) => BigInt(Math.floor(next() * Number(n))),
-    pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)]!,
-    bytes: (n: number) => Uint8Array.from({ length: n }, () => Math.floor(next() * 256)),
-  }
-}
 
 /** Minimal wasm reader: mutable globals and exports (to check the g$ exports independently of binaryen). */
 function wasmGlobalsAndExports(bytes: Uint8Array) {

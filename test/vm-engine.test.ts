@@ -18,6 +18,7 @@ import type { Program } from '../executor/vm/program.js'
 import { Trace } from '../executor/vm/trace.js'
 import { step } from '../executor/vm/interpreter.js'
 import * as P from '../sdk/protocol.js'
+import { rng } from './helpers/rng.js'
 
 const CHAIN_ID = 412346
 const USDC = 1_000_000n
@@ -43,22 +44,6 @@ async function sign(account: LocalAccount, tx: P.TxMessage): Promise<Uint8Array>
   return P.encodeItem(tx, signature)
 }
 
-function rng(seed: number) {
-  let a = seed >>> 0
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  return {
-    int: (n: number) => Math.floor(next() * n),
-    pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)]!,
-    bytes: (n: number) => Uint8Array.from({ length: n }, () => Math.floor(next() * 256)),
-    chance: (p: number) => next() < p,
-  }
-}
 
 function firstDiff(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length)
