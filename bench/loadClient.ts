@@ -1,0 +1,270 @@
+/**
+ * One load-generator process of the `sequencer` bench (forked by bench/sequencer.ts, so the
+ * clients never share an event loop with the sequencer). It owns a set of trader accounts, and
+ * each account has at most one request in flight, so its nonces arrive in order.
+ *
+ * Orders are signed before a phase starts (signing is the client's cost, not the server's), with
+ * the bench signer whose signatures are byte-identical to viem's (bench/signer.ts, cross-checked
+ * against viem at start). Phases:
+ *   closed: every account sends its next order as soon as the previous one is acknowledged;
+ *   open:   orders are scheduled at a fixed total rate regardless of replies (open loop); latency
+ *           counts from the scheduled time, so a slow server cannot hide its queueing delay.
+ */
+import http from 'node:http'
+import { type Hex, hexToBytes } from 'viem'
+import WebSocket from 'ws'
+import { BTC_PERP } from '../cli/config.js'
+import { FastSigner } from './signer.js'
+
+export type ToClient =
+  | { type: 'init'; url: string; wsUrl: string; chainId: number; keys: Hex[]; seed: number }
+  | { type: 'prepare'; perAccount: number }
+  | { type: 'run'; mode: 'closed' | 'open'; transport: 'http' | 'ws'; durationMs: number; rate?: number; startAt: number }
+  | { type: 'exit' }
+
+export interface PhaseResult {
+  type: 'result'
+  accepted: number
+  /** Acknowledgements that arrived before the phase's end (what throughput counts). */
+  acceptedInWindow: number
+  windowMs: number
+  errors: Record<string, number>
+  /** Per accepted order, ms from its scheduled (open) or send (closed) time to its reply. */
+  latencies: number[]
+  scheduled: number
+  cpuMs: number
+  brokenAccounts: number
+}
+
+export type FromClient = { type: 'ready' } | { type: 'prepared'; signed: number; ms: number } | PhaseResult | { type: 'error'; message: string }
+
+const MID = 60_000n * 1_000_000n
+const send = (m: FromClient) => process.send!(m)
+
+interface Account {
+  key: Uint8Array
+  nonce: bigint
+  queue: string[]
+  busy: boolean
+  broken: boolean
+  pending: number[]
+  side: boolean
+}
+
+let cfg: Extract<ToClient, { type: 'init' }>
+let signer: FastSigner
+let accounts: Account[] = []
+let rand = Math.random
+let agent: http.Agent
+let target: URL
+let requestId = 0
+
+function prng(seed: number) {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** The next JSON-RPC body of an account: alternate buys and sells near the oracle price, 1-5 steps, so some cross. */
+function nextBody(a: Account): string {
+  const isBuy = (a.side = !a.side)
+  const ticks = BigInt(Math.floor(rand() * 9)) // buys at mid-6..mid+2, sells at mid-2..mid+6
+  const price = isBuy ? MID + (ticks - 6n) * BTC_PERP.tickSize : MID + (6n - ticks) * BTC_PERP.tickSize
+  const size = BigInt(1 + Math.floor(rand() * 5))
+  const message = { market: BTC_PERP.id, isBuy, price, size, nonce: a.nonce++ }
+  const signature = signer.sign(a.key, { kind: 'Order', message })
+  return `{"jsonrpc":"2.0","id":0,"method":"vdx_placeOrder","params":{"message":{"market":${message.market},"isBuy":${isBuy},"price":"${price}","size":"${size}","nonce":"${message.nonce}"},"signature":"${signature}"}}`
+}
+
+type Reply = (ok: boolean, errorCode?: string) => void
+
+function postHttp(body: string, done: Reply, retried = false) {
+  const req = http.request(
+    { host: target.hostname, port: target.port, path: '/', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+    (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => (text += c))
+      res.on('end', () => {
+        if (res.statusCode === 200 && text.includes('"result"')) return done(true)
+        let code = `http${res.statusCode}`
+        try {
+          code = String((JSON.parse(text) as { error?: { code?: number; message?: string } }).error?.message?.split(':')[0] ?? code)
+        } catch {}
+        done(false, code)
+      })
+    },
+  )
+  req.on('error', (e) => {
+    const code = (e as NodeJS.ErrnoException).code ?? 'neterror'
+    // A kept-alive socket the server closed just as it was reused: the request never reached the
+    // server, so send it again once (the pattern Node's http docs recommend).
+    if (req.reusedSocket && code === 'ECONNRESET' && !retried) return postHttp(body, done, true)
+    done(false, code)
+  })
+  req.end(body)
+}
+
+let sockets: WebSocket[] = []
+const wsWaiting = new Map<number, Reply>()
+async function openSockets(n: number) {
+  if (sockets.length) return
+  sockets = await Promise.all(
+    Array.from({ length: n }, () => new Promise<WebSocket>((resolve, reject) => {
+      const ws = new WebSocket(cfg.wsUrl, { perMessageDeflate: false })
+      ws.once('open', () => resolve(ws))
+      ws.once('error', reject)
+      ws.on('message', (data) => {
+        const text = data.toString()
+        const m = /"id":(\d+)/.exec(text)
+        const cb = m && wsWaiting.get(Number(m[1]))
+        if (!cb) return
+        wsWaiting.delete(Number(m[1]))
+        if (text.includes('"result"')) cb(true)
+        else cb(false, /"message":"([A-Z_]+)/.exec(text)?.[1] ?? 'error')
+      })
+    })),
+  )
+}
+
+function postWs(accountIndex: number, body: string, done: Reply) {
+  const id = ++requestId
+  wsWaiting.set(id, done)
+  sockets[accountIndex % sockets.length]!.send(body.replace('"id":0', `"id":${id}`))
+}
+
+async function runPhase(p: Extract<ToClient, { type: 'run' }>): Promise<PhaseResult> {
+  if (p.transport === 'ws') await openSockets(8)
+  const errors: Record<string, number> = {}
+  const latencies: number[] = []
+  let accepted = 0
+  let acceptedInWindow = 0
+  let scheduled = 0
+  let outstanding = 0
+  const live = accounts.filter((a) => !a.broken)
+  await new Promise((r) => setTimeout(r, Math.max(0, p.startAt - Date.now())))
+  const cpu0 = process.cpuUsage()
+  const start = performance.now()
+  const end = start + p.durationMs
+  let finish!: () => void
+  const allDone = new Promise<void>((r) => (finish = r))
+  let scheduling = true
+
+  const dispatch = (ai: number, a: Account, t: number) => {
+    const body = a.queue.shift()
+    if (body === undefined) return false
+    a.busy = true
+    outstanding++
+    const reply: Reply = (ok, code) => {
+      const at = performance.now()
+      outstanding--
+      a.busy = false
+      if (ok) {
+        accepted++
+        if (at <= end) acceptedInWindow++
+        latencies.push(at - t)
+      } else {
+        errors[code ?? 'error'] = (errors[code ?? 'error'] ?? 0) + 1
+        // A rejected order does not consume its nonce, so this account's later orders are void.
+        a.broken = true
+        a.queue.length = 0
+        a.pending.length = 0
+      }
+      if (p.mode === 'closed') {
+        if (at < end && !a.broken) dispatch(ai, a, at)
+      } else if (a.pending.length) dispatch(ai, a, a.pending.shift()!)
+      if (outstanding === 0 && !scheduling) finish()
+    }
+    if (p.transport === 'http') postHttp(body, reply)
+    else postWs(ai, body, reply)
+    return true
+  }
+
+  if (p.mode === 'closed') {
+    live.forEach((a, i) => dispatch(i, a, performance.now()))
+    scheduling = false
+    if (outstanding === 0) finish()
+  } else {
+    const interval = 1000 / p.rate!
+    let k = 0
+    while (live.length) {
+      const t = performance.now()
+      while (start + k * interval <= t && start + k * interval < end) {
+        const when = start + k * interval
+        const ai = k % live.length
+        const a = live[ai]!
+        k++
+        scheduled++
+        if (a.broken) continue
+        if (a.busy) a.pending.push(when)
+        else if (!dispatch(ai, a, when)) errors.unsigned = (errors.unsigned ?? 0) + 1
+      }
+      if (start + k * interval >= end) break
+      await new Promise((r) => setTimeout(r, Math.max(0, start + k * interval - performance.now())))
+    }
+    scheduling = false
+    if (outstanding === 0) finish()
+  }
+  const timeout = setTimeout(() => finish(), 30_000)
+  await allDone
+  clearTimeout(timeout)
+  const cpu = process.cpuUsage(cpu0)
+  return {
+    type: 'result',
+    accepted,
+    acceptedInWindow,
+    windowMs: p.durationMs,
+    errors,
+    latencies,
+    scheduled,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    brokenAccounts: accounts.filter((a) => a.broken).length,
+  }
+}
+
+// If the bench dies, do not linger.
+process.on('disconnect', () => process.exit(0))
+
+process.on('message', (m: ToClient) => {
+  void (async () => {
+    try {
+      switch (m.type) {
+        case 'init': {
+          cfg = m
+          signer = new FastSigner(m.chainId)
+          rand = prng(m.seed)
+          await signer.crossCheckWithViem(m.keys.slice(0, 2).map((key, i) => ({ key, tx: { kind: 'Order', message: { market: BTC_PERP.id, isBuy: i === 0, price: MID, size: 1n, nonce: 0n } } })))
+          accounts = m.keys.map((k) => ({ key: hexToBytes(k), nonce: 0n, queue: [], busy: false, broken: false, pending: [], side: rand() < 0.5 }))
+          target = new URL(m.url)
+          agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, scheduling: 'fifo' })
+          return send({ type: 'ready' })
+        }
+        case 'prepare': {
+          const t0 = performance.now()
+          let signed = 0
+          for (const a of accounts) {
+            if (a.broken) continue
+            while (a.queue.length < m.perAccount) {
+              a.queue.push(nextBody(a))
+              signed++
+            }
+          }
+          return send({ type: 'prepared', signed, ms: performance.now() - t0 })
+        }
+        case 'run':
+          return send(await runPhase(m))
+        case 'exit':
+          for (const s of sockets) s.close()
+          agent?.destroy()
+          process.exit(0)
+      }
+    } catch (e) {
+      send({ type: 'error', message: (e as Error).stack ?? String(e) })
+    }
+  })()
+})

@@ -1,0 +1,79 @@
+/**
+ * A sampling CPU profile of this process (node:inspector) around some work, summarised by self
+ * time per function and per area of the code, so a bench can say where the time goes.
+ */
+import { Session } from 'node:inspector/promises'
+
+interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }
+
+/** Areas of the code, first match wins (matched against the frame's url, then its name). */
+const AREAS: [string, RegExp][] = [
+  ['engine.wasm (native WebAssembly)', /^wasm:/],
+  // V8 names native-addon time after one function template of the addon (publicKeyVerify here),
+  // whichever binding function actually ran (ecdsaRecover in this process).
+  ['secp256k1 binding (ecrecover)', /secp256k1|^(publicKeyVerify|Secp256k1Addon|ecdsaRecover)$/],
+  ['hash-wasm keccak', /hash-wasm/],
+  ['viem / noble (EIP-712 hashing, getAddress)', /\/(viem|@noble|ox|abitype)\//],
+  ['better-sqlite3 (journal, verifier db)', /better-sqlite3|^(run|get|all|exec|transaction)$/],
+  ['bullmq / ioredis (poster)', /\/(bullmq|ioredis|msgpackr|cron-parser|luxon)\//],
+  ['ws (WebSocket)', /\/node_modules\/ws\//],
+  ['sequencer/rpc (JSON-RPC server)', /\/sequencer\/rpc\//],
+  ['sequencer core, validation, api', /\/sequencer\//],
+  ['executor (host, verifier, state root, inbox reader)', /\/executor\//],
+  ['sdk/protocol', /\/sdk\//],
+  ['node http/net/streams', /^node:(internal\/)?(_http|http|net|stream|internal\/streams|internal\/http|events|buffer|internal\/stream_base)/],
+  ['other node internals', /^node:/],
+  ['garbage collector', /^\(garbage collector\)$/],
+  ['idle', /^\((idle|program)\)$/],
+]
+
+export interface ProfileSummary {
+  totalMs: number
+  areas: { area: string; ms: number; share: number }[]
+  top: { frame: string; ms: number; share: number }[]
+}
+
+export async function profiled<T>(work: () => Promise<T>, intervalUs = 500): Promise<{ result: T; summary: ProfileSummary }> {
+  const session = new Session()
+  session.connect()
+  await session.post('Profiler.enable')
+  await session.post('Profiler.setSamplingInterval', { interval: intervalUs })
+  await session.post('Profiler.start')
+  type Profile = { nodes: ProfileNode[]; startTime: number; endTime: number; samples: number[] }
+  const stop = async () => {
+    const r = (await session.post('Profiler.stop')) as unknown as { profile: Profile }
+    session.disconnect()
+    return r.profile
+  }
+  let result: T
+  try {
+    result = await work()
+  } catch (e) {
+    await stop()
+    throw e
+  }
+  const profile = await stop()
+  const totalMs = (profile.endTime - profile.startTime) / 1000
+  const perSample = totalMs / Math.max(1, profile.samples.length)
+  const areas = new Map<string, number>()
+  const frames = new Map<string, number>()
+  for (const n of profile.nodes) {
+    const ms = (n.hitCount ?? 0) * perSample
+    if (!ms) continue
+    const { functionName, url } = n.callFrame
+    const name = functionName || '(anonymous)'
+    const area = AREAS.find(([, re]) => re.test(url) || (!url && re.test(name)))?.[0] ?? (url ? 'other JS' : 'native / unattributed')
+    areas.set(area, (areas.get(area) ?? 0) + ms)
+    const short = url ? `${name} ${url.replace(/^.*\/(node_modules\/)?/, '').replace(/^file:\/\//, '')}:${n.callFrame.lineNumber + 1}` : name
+    frames.set(short, (frames.get(short) ?? 0) + ms)
+  }
+  const sorted = (m: Map<string, number>) => [...m.entries()].sort((a, b) => b[1] - a[1])
+  return {
+    result: result!,
+    summary: {
+      totalMs,
+      areas: sorted(areas).map(([area, ms]) => ({ area, ms, share: ms / totalMs })),
+      top: sorted(frames).slice(0, 15).map(([frame, ms]) => ({ frame, ms, share: ms / totalMs })),
+    },
+  }
+}
