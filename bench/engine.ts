@@ -5,19 +5,16 @@
  * every batch (incremental Merkle tree, executor/vm/stateRoot.ts).
  *
  * Signatures are checked inside the engine through the `ecrecover` host call, so the headline
- * figure includes one libsecp256k1 recovery per signed item. NativeEngine's imports are fixed,
- * and the engine is not modified for a benchmark, so the "without recovery" figure comes from a
- * bench-local host (BenchHost below) that instantiates the same engine.wasm with the same host
- * functions, except that `ecrecover` replays the answers recorded in a real run. Both hosts
- * must reach the reference state root, or the section fails.
+ * figure includes one uncached libsecp256k1 recovery per signed item. The "without recovery"
+ * figure runs the same NativeEngine with an `ecrecover` option that replays the answers recorded
+ * in a real run. Both must reach the reference state root, or the section fails.
  */
 import { readFileSync } from 'node:fs'
-import { type Address, type Hex, bytesToHex, hexToBytes } from 'viem'
+import { type Address, type Hex, hexToBytes } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { NativeEngine, engineWasmPath } from '../executor/engine/host.js'
-import { ecrecover } from '../executor/vm/ecrecover.js'
-import { keccak } from '../executor/vm/keccak.js'
-import { StateRootTracker, type GlobalValue } from '../executor/vm/stateRoot.js'
+import { ecrecoverUncached } from '../executor/vm/ecrecover.js'
+import { StateRootTracker } from '../executor/vm/stateRoot.js'
 import { BTC_PERP, DEFAULT_L2_CHAIN_ID, devnetGenesis } from '../cli/config.js'
 import {
   DELAYED_DEPOSIT, ResultCode, batchMessage, encodeDelayedItem, encodeDelayedMessage, encodeDepositPayload, encodeGenesis,
@@ -136,95 +133,6 @@ async function buildWorkload(o: { accounts: number; batches: number; itemsPerBat
 }
 
 // ---------------------------------------------------------------------------------------------
-// A bench-local host: the host functions of docs/protocol.md §8 as executor/engine/host.ts
-// implements them, with `ecrecover` either real (recording its answers) or replayed.
-
-type EcrecoverMode = { mode: 'record'; log: (Uint8Array | undefined)[] } | { mode: 'replay'; log: (Uint8Array | undefined)[] }
-
-class BenchHost {
-  memory!: WebAssembly.Memory
-  moduleHash: Hex
-  private x!: Record<string, unknown> & { init(): void; run_batch(): void; OUTBOX_ROOT_PTR: WebAssembly.Global }
-  private msg: Uint8Array = new Uint8Array(0)
-  private view: Uint8Array = new Uint8Array(0)
-  private cursor = 0
-  private globalNames: string[] = []
-  recoveries = 0
-
-  private constructor(wasm: Uint8Array, private readonly delayed: Uint8Array[], private readonly ec: EcrecoverMode) {
-    this.moduleHash = bytesToHex(keccak(wasm))
-  }
-
-  static async create(wasm: Uint8Array, module: WebAssembly.Module, delayed: Uint8Array[], ec: EcrecoverMode): Promise<BenchHost> {
-    const h = new BenchHost(wasm, delayed, ec)
-    const instance = await WebAssembly.instantiate(module, {
-      veridex: {
-        inbox_read: (offset: number, dest: number, len: number) => h.copyOut(h.msg, offset >>> 0, dest >>> 0, len >>> 0),
-        delayed_read: (index: bigint, offset: number, dest: number, len: number) => h.copyOut(h.delayed[Number(index)]!, offset >>> 0, dest >>> 0, len >>> 0),
-        keccak256: (ptr: number, len: number, out: number) => {
-          const m = h.mem()
-          m.set(keccak(m.subarray(ptr >>> 0, (ptr >>> 0) + (len >>> 0))), out >>> 0)
-        },
-        ecrecover: (hash: number, sig: number, out: number) => h.ecrecoverHost(hash >>> 0, sig >>> 0, out >>> 0),
-      },
-      env: { abort: () => { throw new Error('engine aborted') } },
-    })
-    h.x = instance.exports as typeof h.x
-    h.memory = instance.exports.memory as WebAssembly.Memory
-    h.globalNames = Object.keys(instance.exports).filter((n) => /^g\$\d+$/.test(n)).sort((a, b) => Number(a.slice(2)) - Number(b.slice(2)))
-    return h
-  }
-
-  private mem(): Uint8Array {
-    if (this.view.buffer !== this.memory.buffer) this.view = new Uint8Array(this.memory.buffer)
-    return this.view
-  }
-
-  private copyOut(src: Uint8Array, offset: number, dest: number, len: number): number {
-    const n = Math.max(0, Math.min(len, src.length - offset))
-    if (n > 0) this.mem().set(src.subarray(offset, offset + n), dest)
-    return n
-  }
-
-  private ecrecoverHost(hash: number, sig: number, out: number): number {
-    this.recoveries++
-    let signer: Uint8Array | undefined
-    if (this.ec.mode === 'record') {
-      const m = this.mem()
-      signer = ecrecover(m.subarray(hash, hash + 32), m.subarray(sig, sig + 65))
-      this.ec.log.push(signer && signer.slice())
-    } else {
-      signer = this.ec.log[this.cursor++]
-    }
-    if (!signer) return 0
-    this.mem().set(signer, out)
-    return 1
-  }
-
-  init(genesis: Uint8Array) {
-    this.msg = genesis
-    this.x.init()
-  }
-
-  runBatch(message: Uint8Array) {
-    this.msg = message
-    this.x.run_batch()
-  }
-
-  globals(): GlobalValue[] {
-    return this.globalNames.map((n) => {
-      const v = (this.x[n] as WebAssembly.Global).value as number | bigint
-      return typeof v === 'bigint' ? { type: 'i64' as const, value: BigInt.asUintN(64, v) } : { type: 'i32' as const, value: BigInt(v >>> 0) }
-    })
-  }
-
-  outboxRoot(): Hex {
-    const p = this.x.OUTBOX_ROOT_PTR.value as number
-    return bytesToHex(this.mem().slice(p, p + 32))
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
 
 interface Runner {
   runBatch(m: Uint8Array): unknown
@@ -260,7 +168,6 @@ export const engineSection: BenchSection = {
     ctx.progress(`workload: ${total} items: ${pct('resting')}, ${pct('crossing')} (${w.mix.fills} fills), ${pct('cancel')}, ${pct('deposit')}; ${w.batches.reduce((a, b) => a + b.length, 0)} bytes`)
 
     const wasm = new Uint8Array(readFileSync(engineWasmPath()))
-    const module = await WebAssembly.compile(wasm)
     const delayedSource = (i: bigint) => w.delayed[Number(i)]!
 
     // 1. NativeEngine, the production host. The first repetition warms the JIT and is not counted.
@@ -268,7 +175,8 @@ export const engineSection: BenchSection = {
     let roots = 0
     let counted = 0
     for (let rep = 0; rep < cfg.reps; rep++) {
-      const engine = await NativeEngine.load({ delayed: delayedSource, wasm })
+      // Uncached recovery: the memo in ecrecover would otherwise answer repeated signatures.
+      const engine = await NativeEngine.load({ delayed: delayedSource, wasm, ecrecover: ecrecoverUncached })
       engine.init(w.genesis)
       engine.runBatch(w.setup)
       const tracker = new StateRootTracker(engine)
@@ -286,31 +194,34 @@ export const engineSection: BenchSection = {
     ctx.figure({ key: 'state_root_ms_per_batch', value: roots / (counted * w.batches.length), unit: `ms/batch (~${cfg.itemsPerBatch} items)`, note: 'StateRootTracker.compute after each batch (incremental memory Merkle tree)' })
     ctx.figure({ key: 'engine_orders_per_s_with_state_root', value: ((total * counted) / (exec + roots)) * 1000, unit: 'items/s', reference: 'sig_recover_per_s_one_core', note: 'runBatch + state root per batch' })
 
-    // 2. The same module through BenchHost: once with real recoveries (recorded), then replayed.
+    // 2. The same engine whose ecrecover replays the answers recorded in a run with real recovery,
+    //    so the difference is the time spent recovering signatures. Both must reach the reference root.
     const log: (Uint8Array | undefined)[] = []
-    const timeHost = async (ec: EcrecoverMode) => {
-      const host = await BenchHost.create(wasm, module, w.delayed, ec)
-      host.init(w.genesis)
-      host.runBatch(w.setup)
-      const tracker = new StateRootTracker(host)
+    const timeRun = async (mode: 'record' | 'replay') => {
+      let cursor = 0
+      const recover = mode === 'record'
+        ? (d: Uint8Array, s: Uint8Array) => { const a = ecrecoverUncached(d, s); log.push(a); return a }
+        : () => log[cursor++]
+      const engine = await NativeEngine.load({ delayed: delayedSource, wasm, ecrecover: recover })
+      engine.init(w.genesis)
+      engine.runBatch(w.setup)
+      const tracker = new StateRootTracker(engine)
       tracker.compute(1n)
-      host.recoveries = 0
-      const r = timeBatches(host, tracker, w)
-      if (r.root !== w.finalRoot) throw new Error(`BenchHost (${ec.mode}) reached state root ${r.root}, the reference ${w.finalRoot}`)
-      return { ...r, recoveries: host.recoveries }
+      if (mode === 'record') log.length = 0
+      const r = timeBatches(engine, tracker, w)
+      if (r.root !== w.finalRoot) throw new Error(`engine with ${mode}ed ecrecover reached state root ${r.root}, the reference ${w.finalRoot}`)
+      return r
     }
-    const recorded = await timeHost({ mode: 'record', log })
     let realMs = 0
     let replayMs = 0
-    for (let rep = 0; rep < Math.max(1, cfg.reps - 1); rep++) {
-      log.length = 0
-      realMs += (await timeHost({ mode: 'record', log })).execMs
-      replayMs += (await timeHost({ mode: 'replay', log })).execMs
-    }
     const hostReps = Math.max(1, cfg.reps - 1)
+    for (let rep = 0; rep < hostReps; rep++) {
+      realMs += (await timeRun('record')).execMs
+      replayMs += (await timeRun('replay')).execMs
+    }
     const share = 1 - replayMs / realMs
-    ctx.progress(`BenchHost: ${recorded.recoveries} ecrecover calls (${(recorded.recoveries / total).toFixed(2)} per item); with recovery ${Math.round((total * hostReps / realMs) * 1000)} items/s, replayed ${Math.round((total * hostReps / replayMs) * 1000)} items/s; both reach the reference state root`)
-    ctx.figure({ key: 'engine_orders_per_s_excl_ecrecover', value: ((total * hostReps) / replayMs) * 1000, unit: 'items/s', reference: 'sig_recover_per_s_one_core', note: 'same engine.wasm, bench host whose ecrecover replays recorded answers (state root checked)' })
-    ctx.figure({ key: 'engine_ecrecover_time_share', value: share, unit: 'fraction of runBatch time', note: 'time in host ecrecover / runBatch time, bench host with vs without real recovery' })
+    ctx.progress(`${log.length} ecrecover calls (${(log.length / total).toFixed(2)} per item); with recovery ${Math.round((total * hostReps / realMs) * 1000)} items/s, replayed ${Math.round((total * hostReps / replayMs) * 1000)} items/s; both reach the reference state root`)
+    ctx.figure({ key: 'engine_orders_per_s_excl_ecrecover', value: ((total * hostReps) / replayMs) * 1000, unit: 'items/s', reference: 'sig_recover_per_s_one_core', note: 'NativeEngine whose ecrecover replays recorded answers (state root checked)' })
+    ctx.figure({ key: 'engine_ecrecover_time_share', value: share, unit: 'fraction of runBatch time', note: 'time in host ecrecover / runBatch time, with vs without real recovery' })
   },
 }

@@ -18,6 +18,7 @@ import {
 } from '../sdk/protocol.js'
 import { Journal, type BatchRow } from './journal.js'
 import { engineError, precheck, recoverSigner } from './validate.js'
+import { TxDigester } from './digest.js'
 
 export interface SequencerOptions {
   journalPath: string
@@ -50,6 +51,7 @@ export interface ClosedBatch {
 /** Events: 'accepted' (Accepted & {tx}), 'batchClosed' (ClosedBatch). */
 export class Sequencer extends EventEmitter {
   readonly markets: Map<number, MarketConfig>
+  private readonly digester: TxDigester
   private delayed: Uint8Array[]
   private open?: { index: number; openedAt: number; bytes: number; items: number; header: BatchHeader }
   private lastTimestamp = 0n
@@ -69,6 +71,7 @@ export class Sequencer extends EventEmitter {
   ) {
     super()
     this.markets = new Map(genesis.markets.map((m) => [m.id, m]))
+    this.digester = new TxDigester(genesis.chainId)
     this.delayed = delayed
     this.maxBytes = opts.batchMaxBytes ?? 100_000
     this.maxAgeMs = opts.batchMaxAgeMs ?? 1_000
@@ -207,7 +210,7 @@ export class Sequencer extends EventEmitter {
    * an engine rejection (then nothing was executed or journaled); returns once durable.
    */
   submit(tx: TxMessage, signature: Hex): Accepted {
-    const signer = recoverSigner(tx, signature, this.genesis.chainId)
+    const signer = recoverSigner(this.digester, tx, signature)
     if (!signer) throw engineError(ResultCode.BAD_SIGNATURE)
     if (tx.kind !== 'OraclePrice') {
       const expected = this.engine.nonce(signer)

@@ -3,11 +3,12 @@
  * failure is an RpcError with a stable code and a message that says what to fix, raised before
  * anything reaches the engine or the journal.
  */
-import { type Address, type Hex, getAddress, hashTypedData, hexToBytes, isAddress, isHex, bytesToHex } from 'viem'
+import { type Address, type Hex, getAddress, hexToBytes, isAddress, isHex, bytesToHex } from 'viem'
 import { RpcError } from './rpc/errors.js'
 import { ecrecover } from '../executor/vm/ecrecover.js'
+import type { TxDigester } from './digest.js'
 import {
-  ASSETS, ResultCode, eip712Domain, eip712Types, signatureToWire, resultCodeName,
+  ASSETS, ResultCode, eip712Types, signatureToWire, resultCodeName,
   type GenesisConfig, type MarketConfig, type TxKind, type TxMessage,
 } from '../sdk/protocol.js'
 
@@ -77,13 +78,12 @@ export function parseSignedParams(kind: TxKind, params: unknown): { tx: TxMessag
   return { tx: parseMessage(kind, p.message), signature: signature as Hex }
 }
 
-/** The EIP-712 digest a wallet signs for `tx` (viem's hashTypedData). */
-export const txDigest = (tx: TxMessage, chainId: number): Hex =>
-  hashTypedData({ domain: eip712Domain(chainId), types: eip712Types, primaryType: tx.kind, message: tx.message as never })
-
-/** Recovers the signer with libsecp256k1 (the hot path); undefined for an invalid signature. */
-export function recoverSigner(tx: TxMessage, signature: Hex, chainId: number): Address | undefined {
-  const signer = ecrecover(hexToBytes(txDigest(tx, chainId)), signatureToWire(signature))
+/**
+ * Recovers the signer with libsecp256k1 over the fast digest (the hot path); undefined for an
+ * invalid signature. The engine's ecrecover host call for the same item then hits the memo.
+ */
+export function recoverSigner(digester: TxDigester, tx: TxMessage, signature: Hex): Address | undefined {
+  const signer = ecrecover(digester.digest(tx), signatureToWire(signature))
   return signer && getAddress(bytesToHex(signer))
 }
 

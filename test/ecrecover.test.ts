@@ -1,7 +1,7 @@
 import { expect } from 'chai'
 import { bytesToHex, hexToBytes, keccak256, recoverAddress, toHex } from 'viem'
 import { privateKeyToAccount, generatePrivateKey } from 'viem/accounts'
-import { ecrecover } from '../executor/vm/ecrecover.js'
+import { ecrecover, ecrecoverUncached } from '../executor/vm/ecrecover.js'
 import { signatureToWire } from '../sdk/protocol.js'
 
 describe('fast ecrecover (libsecp256k1) agrees with viem', () => {
@@ -30,5 +30,23 @@ describe('fast ecrecover (libsecp256k1) agrees with viem', () => {
     expect(ecrecover(digest, highS), 'the malleable twin is refused').to.equal(undefined)
     expect(ecrecover(digest, new Uint8Array(65).fill(0xff))).to.equal(undefined)
     expect(ecrecover(digest.subarray(1), wire)).to.equal(undefined)
+  })
+})
+
+describe('ecrecover memo', () => {
+  it('answers a repeated query exactly as an uncached recovery, and a changed byte is recomputed', async () => {
+    const account = privateKeyToAccount(generatePrivateKey())
+    const digest = hexToBytes(keccak256('0x0abc'))
+    const wire = signatureToWire(await account.sign({ hash: bytesToHex(digest) }))
+    const first = ecrecover(digest, wire)!
+    first[0]! ^= 0xff // callers own what they get back: the memo must not be mutated through it
+    expect(bytesToHex(ecrecover(digest, wire)!)).to.equal(account.address.toLowerCase())
+    expect(bytesToHex(ecrecoverUncached(digest, wire)!)).to.equal(account.address.toLowerCase())
+    const other = wire.slice()
+    other[40]! ^= 1
+    const a = ecrecover(digest, other)
+    const b = ecrecoverUncached(digest, other)
+    expect(a && bytesToHex(a)).to.equal(b && bytesToHex(b))
+    expect(a && bytesToHex(a)).to.not.equal(account.address.toLowerCase())
   })
 })

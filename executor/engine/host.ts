@@ -92,7 +92,12 @@ export class NativeEngine implements Engine {
   private initialized = false
   private globalNames: { name: string; index: number }[] = []
 
-  private constructor(private readonly delayed: DelayedSource, wasm: Uint8Array, instance: WebAssembly.Instance) {
+  private constructor(
+    private readonly delayed: DelayedSource,
+    wasm: Uint8Array,
+    instance: WebAssembly.Instance,
+    private readonly recover: (digest: Uint8Array, vrs: Uint8Array) => Uint8Array | undefined,
+  ) {
     this.x = instance.exports as unknown as EngineExports
     this.memory = this.x.memory
     this.moduleHash = bytesToHex(keccak(wasm))
@@ -109,7 +114,12 @@ export class NativeEngine implements Engine {
   }
 
   /** Instantiates engine.wasm (by default the built one next to this file). */
-  static async load(opts: { delayed: DelayedSource; wasm?: Uint8Array }): Promise<NativeEngine> {
+  static async load(opts: {
+    delayed: DelayedSource
+    wasm?: Uint8Array
+    /** Signer recovery behind the ecrecover host call (default: the memoised libsecp256k1 one). */
+    ecrecover?: (digest: Uint8Array, vrs: Uint8Array) => Uint8Array | undefined
+  }): Promise<NativeEngine> {
     let wasm = opts.wasm
     if (!wasm) {
       const path = engineWasmPath()
@@ -133,7 +143,7 @@ export class NativeEngine implements Engine {
       },
     }
     const instance = await WebAssembly.instantiate(module, imports)
-    self = new NativeEngine(opts.delayed, wasm, instance)
+    self = new NativeEngine(opts.delayed, wasm, instance, opts.ecrecover ?? ecrecover)
     return self
   }
 
@@ -176,7 +186,7 @@ export class NativeEngine implements Engine {
   private ecrecoverHost(hash: number, sig: number, out: number): number {
     const mem = this.mem()
     if (hash + 32 > mem.length || sig + 65 > mem.length || out + 20 > mem.length) throw new Error('ecrecover out of bounds')
-    const signer = ecrecover(mem.subarray(hash, hash + 32), mem.subarray(sig, sig + 65))
+    const signer = this.recover(mem.subarray(hash, hash + 32), mem.subarray(sig, sig + 65))
     if (!signer) return 0
     mem.set(signer, out)
     return 1
