@@ -55,6 +55,17 @@ describe('memory Merkle tree', function () {
     expect(tree.update(), 'no writes, nothing rehashed').to.equal(0)
   })
 
+  it('memory growth without a write: the new top levels hash the old memory (regression)', () => {
+    const mem = new WebAssembly.Memory({ initial: 1, maximum: 8 })
+    new Uint8Array(mem.buffer)[5] = 1
+    const tree = new MemoryMerkleTree(mem)
+    mem.grow(4)
+    tree.update()
+    expect(bytesToHex(tree.root())).to.equal(referenceRoot(new Uint8Array(mem.buffer)))
+    const { leaf, siblings } = tree.proof(0)
+    expect(bytesToHex(rootFromProof(leaf, 0, siblings))).to.equal(bytesToHex(tree.root()))
+  })
+
   it('proves a leaf against the root, and a changed leaf fails', () => {
     const mem = new WebAssembly.Memory({ initial: 3 })
     const bytes = new Uint8Array(mem.buffer)

@@ -88,6 +88,7 @@ export class MemoryMerkleTree {
       grown.set(this.shadow)
       this.shadow = grown
       this.pages = mem.length / PAGE
+      const oldTop = this.levels.length
       let count = mem.length / LEAF
       for (let k = 1; k <= MEMORY_TREE_DEPTH && count > 1; k++) {
         count = Math.ceil(count / 2)
@@ -99,7 +100,12 @@ export class MemoryMerkleTree {
         else this.levels.push(next)
       }
       // The old rightmost nodes of each level may have hashed a right sibling that was "past the
-      // end" as zero; it still is zero (new pages are zero), so those hashes stay valid.
+      // end" as zero; it still is zero (new pages are zero), so those hashes stay valid. Levels
+      // that did not exist before have left children holding the old memory: hash them now
+      // (they are few nodes: the top of the tree).
+      for (let k = Math.max(1, oldTop); k < this.levels.length; k++) {
+        for (let i = 0; i < this.levels[k]!.length / 32; i++) this.hashNode(k, i)
+      }
     }
     const memBuf = Buffer.from(mem.buffer, mem.byteOffset, mem.length)
     const shadowBuf = Buffer.from(this.shadow.buffer, this.shadow.byteOffset, this.shadow.length)
