@@ -199,6 +199,7 @@ export const engineSection: BenchSection = {
     const log: (Uint8Array | undefined)[] = []
     const timeRun = async (mode: 'record' | 'replay') => {
       let cursor = 0
+      if (mode === 'record') log.length = 0 // the log covers one whole run, setup included
       const recover = mode === 'record'
         ? (d: Uint8Array, s: Uint8Array) => { const a = ecrecoverUncached(d, s); log.push(a); return a }
         : () => log[cursor++]
@@ -207,7 +208,6 @@ export const engineSection: BenchSection = {
       engine.runBatch(w.setup)
       const tracker = new StateRootTracker(engine)
       tracker.compute(1n)
-      if (mode === 'record') log.length = 0
       const r = timeBatches(engine, tracker, w)
       if (r.root !== w.finalRoot) throw new Error(`engine with ${mode}ed ecrecover reached state root ${r.root}, the reference ${w.finalRoot}`)
       return r

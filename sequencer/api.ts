@@ -50,13 +50,13 @@ export interface ApiExtensions {
 }
 
 export function sequencerApi(seq: Sequencer, info: () => Record<string, unknown>, extra: ApiExtensions = {}): Record<string, RpcHandler> {
-  const send = (kind: TxKind) => (params: unknown) => {
+  const send = (kind: TxKind) => async (params: unknown) => {
     const { tx, signature } = parseSignedParams(kind, params)
-    const { signer, batch, result } = seq.submit(tx, signature)
+    const { signer, batch, result, resting } = await seq.submit(tx, signature)
     const base = { status: 'accepted', signer, batch }
     switch (kind) {
       case 'Order':
-        return jsonify({ ...base, orderId: result.orderId, filledSize: result.filledSize, remaining: seq.engine.order(result.orderId)?.remaining ?? 0n, fills: result.fills })
+        return jsonify({ ...base, orderId: result.orderId, filledSize: result.filledSize, remaining: resting, fills: result.fills })
       case 'Withdraw':
         return jsonify({ ...base, withdrawalIndex: result.orderId })
       default:

@@ -4,8 +4,9 @@
  * posting live in their own modules and drive this one.
  *
  * The invariant: the engine state equals the replay of the journal, item for item. An item is
- * executed, then journaled, then acknowledged; a rejected item leaves the engine untouched and is
- * never journaled. A crash before the journal write loses only unacknowledged items.
+ * executed, then journaled (group commit: one transaction for all items of an event-loop turn),
+ * then acknowledged; a rejected item leaves the engine untouched and is never journaled. A crash
+ * before the commit loses only unacknowledged items, and the items after them.
  */
 import { EventEmitter } from 'node:events'
 import { type Address, type Hex, bytesToHex, getAddress } from 'viem'
@@ -36,6 +37,8 @@ export interface Accepted {
   signer: Address
   batch: number
   result: ItemResult
+  /** For an order: its size left resting on the book right after it executed. */
+  resting?: bigint
 }
 
 export interface ClosedBatch {
@@ -54,6 +57,11 @@ export class Sequencer extends EventEmitter {
   private readonly digester: TxDigester
   private delayed: Uint8Array[]
   private open?: { index: number; openedAt: number; bytes: number; items: number; header: BatchHeader }
+  /** Items executed but not yet committed to the journal (group commit), in order. */
+  private unjournaled: { batch: number; item: Uint8Array; opens?: BatchHeader }[] = []
+  /** Replies waiting for the next commit. */
+  private durable: (() => void)[] = []
+  private flushScheduled = false
   private lastTimestamp = 0n
   private l1Timestamp = 0n
   private readonly maxBytes: number
@@ -182,23 +190,17 @@ export class Sequencer extends EventEmitter {
   }
 
   /**
-   * Executes an item in the open batch and journals it if accepted (DELAYED items always are:
-   * they never change state on failure). Returns the engine's result.
+   * Executes an item in the open batch and queues it for the journal if accepted (DELAYED items
+   * always are: they never change state on failure). Returns the engine's result.
    */
   private append(item: Uint8Array): ItemResult {
     const open = this.open!
     const result = this.engine.execItem(item)
     if (result.code !== ResultCode.OK && item[0] !== ITEM_DELAYED) return result
-    try {
-      this.journal.db.transaction(() => {
-        if (open.items === 0) this.journal.openBatch(open.index, open.header.afterDelayedCount, open.header.timestamp)
-        this.journal.appendItem(open.index, item)
-      })()
-    } catch (e) {
-      // The engine already applied an item the journal could not record: the in-memory state is
-      // ahead of the durable one, and going on would acknowledge state that a restart forgets.
-      this.log(`sequencer: FATAL journal append failed (${(e as Error).message}); exiting so a restart replays the journal`)
-      process.exit(70)
+    this.unjournaled.push({ batch: open.index, item, opens: open.items === 0 ? open.header : undefined })
+    if (!this.flushScheduled) {
+      this.flushScheduled = true
+      setImmediate(() => this.flush())
     }
     open.bytes += item.length
     open.items++
@@ -206,10 +208,38 @@ export class Sequencer extends EventEmitter {
   }
 
   /**
-   * Validates, executes and journals one signed transaction. Throws an RpcError for bad input or
-   * an engine rejection (then nothing was executed or journaled); returns once durable.
+   * Group commit: writes every item executed since the last flush in one SQLite transaction (one
+   * fsync), then releases the replies waiting on it. Items executed in the same event-loop turn
+   * share a commit; none is acknowledged before it is durable.
    */
-  submit(tx: TxMessage, signature: Hex): Accepted {
+  flush() {
+    this.flushScheduled = false
+    if (this.unjournaled.length === 0) return
+    const items = this.unjournaled
+    const waiters = this.durable
+    this.unjournaled = []
+    this.durable = []
+    try {
+      this.journal.db.transaction(() => {
+        for (const u of items) {
+          if (u.opens) this.journal.openBatch(u.batch, u.opens.afterDelayedCount, u.opens.timestamp)
+          this.journal.appendItem(u.batch, u.item)
+        }
+      })()
+    } catch (e) {
+      // The engine already applied items the journal could not record: the in-memory state is
+      // ahead of the durable one, and going on would acknowledge state that a restart forgets.
+      this.log(`sequencer: FATAL journal append failed (${(e as Error).message}); exiting so a restart replays the journal`)
+      process.exit(70)
+    }
+    for (const w of waiters) w()
+  }
+
+  /**
+   * Validates, executes and journals one signed transaction. Throws an RpcError for bad input or
+   * an engine rejection (then nothing was executed or journaled); resolves once durable.
+   */
+  async submit(tx: TxMessage, signature: Hex): Promise<Accepted> {
     const signer = recoverSigner(this.digester, tx, signature)
     if (!signer) throw engineError(ResultCode.BAD_SIGNATURE)
     if (tx.kind !== 'OraclePrice') {
@@ -224,7 +254,10 @@ export class Sequencer extends EventEmitter {
     const open = this.open!
     const result = this.append(item)
     if (result.code !== ResultCode.OK) throw engineError(result.code, { signer })
-    const accepted: Accepted = { signer: getAddress(signer), batch: open.index, result }
+    // Read now: later items of the same commit group may trade against this order.
+    const resting = tx.kind === 'Order' ? (this.engine.order(result.orderId)?.remaining ?? 0n) : undefined
+    await new Promise<void>((resolve) => this.durable.push(resolve))
+    const accepted: Accepted = { signer: getAddress(signer), batch: open.index, result, resting }
     this.emit('accepted', { ...accepted, tx })
     return accepted
   }
@@ -242,6 +275,7 @@ export class Sequencer extends EventEmitter {
   closeBatch(): ClosedBatch | undefined {
     const open = this.open
     if (!open || open.items === 0) return undefined
+    this.flush() // the batch's items are durable before the batch is closed
     const { data, withdrawals } = this.engine.endBatch()
     const roots = this.tracker.compute(BigInt(open.index + 1))
     this.journal.closeBatch(open.index, data, roots, withdrawals)
@@ -265,6 +299,7 @@ export class Sequencer extends EventEmitter {
   }
 
   close() {
+    this.flush()
     this.journal.close()
   }
 }
