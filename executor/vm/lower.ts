@@ -161,8 +161,14 @@ export function lowerFunction(ctx: LowerContext, funcIndex: number): LoweredFunc
   /** Emits the branch to `target` from the current height (with `extra` more slots above it, e.g. a br_if condition already popped). */
   const emitBranch = (target: Ctrl, conditional: boolean) => {
     if (target.kind === 'func') {
-      if (!conditional) return emit(Op.RETURN, target.end.length)
-      const at = emit(Op.JUMP_IF, 0)
+      // RETURN carries the operand height (b) so a one-step proof knows how many values it drops
+      if (!conditional) return emit(Op.RETURN, target.end.length, opds.length)
+      // a conditional return with values to drop drops them first, so the final RETURN always
+      // runs at height = result count
+      const n = target.end.length
+      const drop = opds.length - n
+      if (drop > MAX_ADJUST || n > MAX_ADJUST) throw new VmLoadError('limit', `${where}: a branch keeps ${n} and drops ${drop} values; the VM allows at most ${MAX_ADJUST}`)
+      const at = drop === 0 ? emit(Op.JUMP_IF, 0) : emit(Op.BR_IF, 0, (n << 16) | drop)
       target.patches.push(at)
       return at
     }
@@ -239,7 +245,7 @@ export function lowerFunction(ctx: LowerContext, funcIndex: number): LoweredFunc
         if (c.ifPatch >= 0 && c.kind === 'if') out.a[c.ifPatch] = here
         for (const p of c.patches) out.a[p] = here
         pushVals(c.end)
-        if (c.kind === 'func') emit(Op.RETURN, type.results.length)
+        if (c.kind === 'func') emit(Op.RETURN, type.results.length, opds.length)
         break
       }
       case 0x0c: { // br
@@ -285,7 +291,7 @@ export function lowerFunction(ctx: LowerContext, funcIndex: number): LoweredFunc
       }
       case 0x0f: // return
         popVals(type.results)
-        if (live()) emit(Op.RETURN, type.results.length)
+        if (live()) emit(Op.RETURN, type.results.length, opds.length + type.results.length)
         setUnreachable()
         break
       case 0x10: { // call
@@ -296,7 +302,7 @@ export function lowerFunction(ctx: LowerContext, funcIndex: number): LoweredFunc
         pushVals(ft.results)
         if (live()) {
           if (f < m.numImportedFuncs) emit(Op.CALL_HOST, f, ctx.hostId[f]!)
-          else emit(Op.CALL, f)
+          else emit(Op.CALL, f, ft.params.length)
         }
         break
       }

@@ -20,13 +20,19 @@ import type { VmMemory } from './machine.js'
 
 const trees = new WeakMap<VmMemory, MemoryMerkleTree>()
 
-/** The memory root (and pages), updating a per-memory incremental tree. */
-export function memoryRoot(m: Machine): { root: Uint8Array; pages: number } {
+/** The machine's memory tree, brought up to date (one incremental tree per memory). */
+export function memoryTree(m: Machine): MemoryMerkleTree {
   let t = trees.get(m.memory)
   if (!t) {
     t = new MemoryMerkleTree(m.memory.asWasmMemory())
     trees.set(m.memory, t)
   } else t.update()
+  return t
+}
+
+/** The memory root (and pages), updating a per-memory incremental tree. */
+export function memoryRoot(m: Machine): { root: Uint8Array; pages: number } {
+  const t = memoryTree(m)
   return { root: t.root(), pages: t.memoryPages }
 }
 
@@ -53,6 +59,8 @@ export interface MachineParts {
   valueStackSize: number
   frameStackHash: Uint8Array
   frameCount: number
+  /** Locals of all frames together (with valueStackSize: the physical stack height the ENTER limit checks). */
+  localsTotal: number
   globalsHash: Uint8Array
   memoryRoot: Uint8Array
   memoryPages: number
@@ -62,7 +70,7 @@ export interface MachineParts {
 }
 
 /** Active frames from the bottom: function, fp, locals count, return pc. */
-function activeFrames(m: Machine) {
+export function activeFrames(m: Machine) {
   const p = m.program
   const out: { func: number; fp: number; nLocals: number; retFunc: number; retOffset: number }[] = []
   for (let k = 0; k < m.frames; k++) {
@@ -126,6 +134,7 @@ export function machineParts(m: Machine): MachineParts {
     valueStackSize: vsize,
     frameStackHash: fh,
     frameCount: frames.length,
+    localsTotal: frames.reduce((t, f) => t + f.nLocals, 0),
     globalsHash: globalsHash(m.globalValues()),
     memoryRoot: mem.root,
     memoryPages: mem.pages,
@@ -135,9 +144,9 @@ export function machineParts(m: Machine): MachineParts {
   }
 }
 
-/** keccak(status u8 ‖ func u32 ‖ offset u32 ‖ vsHash ‖ vsSize u32 ‖ fsHash ‖ fsCount u32 ‖ globalsHash ‖ memoryRoot ‖ pages u32 ‖ moduleRoot ‖ codeRoot ‖ inboxPosition u64) */
+/** keccak(status u8 ‖ func u32 ‖ offset u32 ‖ vsHash ‖ vsSize u32 ‖ fsHash ‖ fsCount u32 ‖ localsTotal u32 ‖ globalsHash ‖ memoryRoot ‖ pages u32 ‖ moduleRoot ‖ codeRoot ‖ inboxPosition u64) */
 export function hashParts(x: MachineParts): Uint8Array {
-  const buf = new Uint8Array(1 + 4 + 4 + 32 + 4 + 32 + 4 + 32 + 32 + 4 + 32 + 32 + 8)
+  const buf = new Uint8Array(1 + 4 + 4 + 32 + 4 + 32 + 4 + 4 + 32 + 32 + 4 + 32 + 32 + 8)
   const dv = new DataView(buf.buffer)
   let o = 0
   buf[o] = x.status; o += 1
@@ -147,6 +156,7 @@ export function hashParts(x: MachineParts): Uint8Array {
   dv.setUint32(o, x.valueStackSize); o += 4
   buf.set(x.frameStackHash, o); o += 32
   dv.setUint32(o, x.frameCount); o += 4
+  dv.setUint32(o, x.localsTotal); o += 4
   buf.set(x.globalsHash, o); o += 32
   buf.set(x.memoryRoot, o); o += 32
   dv.setUint32(o, x.memoryPages); o += 4

@@ -264,13 +264,17 @@ export function functionRoot(p: Program, f: number): Uint8Array {
 }
 
 /**
- * codeRoot = merkleRoot(functionRoot(0..n-1)); functionRoot = merkleRoot(instruction leaves).
- * Both trees are binary keccak trees padded with zero leaves to a power of two (merkle.ts).
+ * codeRoot = keccak256(functionCount u32 ‖ merkleRoot(functionRoot(0..n-1))); functionRoot =
+ * merkleRoot(instruction leaves) (merkle.ts). The function count fixes the depth of the function
+ * tree for a one-step proof (a function root and an inner node both look like a keccak output).
  */
 export function computeCodeRoot(p: Program): Uint8Array {
   const roots: Uint8Array[] = []
   for (let f = 0; f < p.funcStart.length; f++) roots.push(functionRoot(p, f))
-  return merkleRoot(roots)
+  const buf = new Uint8Array(36)
+  new DataView(buf.buffer).setUint32(0, roots.length)
+  buf.set(merkleRoot(roots), 4)
+  return keccak(buf)
 }
 
 export { INSTRUCTION_BYTES, Op }
