@@ -15,24 +15,23 @@ import os from 'node:os'
 import { type BenchContext, type BenchOptions, type BenchSection, type Figure, fmt } from './lib.js'
 import { sigSection } from './sig.js'
 import { engineSection } from './engine.js'
+import { vmSection } from './vm.js'
 import { sequencerSection } from './sequencer.js'
 
 // ---------------------------------------------------------------------------------------------
 // SECTION REGISTRY. Sections run in this order. Each is a module in bench/ exporting a
 // BenchSection (bench/lib.ts); a section that needs a same-run reference calls ctx.ensure().
 //
-// >>> VM SECTION PLUGS IN HERE <<<
-// The single-step VM (executor/vm/, being written separately) adds `bench/vm.ts` exporting
-// `vmSection: BenchSection` with name 'vm', and registers it below between 'engine' and
-// 'sequencer'. Its reference is NATIVE WebAssembly measured in the same run (the same
-// engine.wasm batch run by Node's engine): figures `vm_steps_per_s` (target >= 20,000,000) and
-// `vm_to_native_ratio` (figure with reference: '<native figure key>'), plus whatever else the VM
-// work needs. Nothing else in this file has to change.
+// 'vm' (bench/vm.ts): the single-step VM against NATIVE WebAssembly measured in the same run (the
+// same engine.wasm batches run by Node's NativeEngine): `vm_steps_per_s` (target >= 20,000,000),
+// `vm_items_per_s` with reference `vm_native_items_per_s`, `vm_native_ratio` (VM time / native
+// time), the same on unsigned delayed-inbox orders (`*_unsigned`), and one-step proof gas and
+// calldata on anvil (`osp_*`).
 // ---------------------------------------------------------------------------------------------
 export const SECTIONS: BenchSection[] = [
   sigSection,
   engineSection,
-  // vmSection,   <- the VM section goes here (see above)
+  vmSection,
   sequencerSection,
 ]
 
