@@ -24,8 +24,14 @@
  * stores: leaf ‖ 23 × bytes32, and a second leaf ‖ 23 × bytes32 when the access crosses into the
  * next 32-byte leaf (for a store, proven against the tree with the first leaf already written);
  * the RETURN that makes the machine Ready: the leaf at OUTBOX_ROOT_PTR ‖ 23 × bytes32.
+ * Host calls (engine host list): inbox_read / delayed_read: msgLen u32 ‖ message, then (when bytes
+ * are copied) a memory multi-proof of [dest, dest + n); keccak256: a multi-proof of [ptr, ptr + len)
+ * and [out, out + 32); ecrecover: of [hash, +32), [sig, +65), [out, +20); nothing when the call traps.
+ * Multi-proof = the covering leaves (ascending, each once) ‖ the siblings a bottom-up pass consumes
+ * (writeMultiProof).
  */
-import { MEMORY_TREE_DEPTH } from '../../sdk/protocol.js'
+import { KECCAK_MAX_LEN, MEMORY_TREE_DEPTH } from '../../sdk/protocol.js'
+import { ENGINE_HOSTS, HostId } from './host.js'
 import { keccak, keccak2 } from './keccak.js'
 import { Status, type Machine } from './machine.js'
 import { activeFrames, exportedConst, machineParts, memoryTree } from './machineHash.js'
@@ -121,6 +127,82 @@ function valuesNeeded(op: number, b: number): number {
 /** A memory leaf and its path (bottom first). */
 function memoryLeafProof(m: Machine, index: number): { leaf: Uint8Array; siblings: Uint8Array[] } {
   return memoryTree(m).proof(index)
+}
+
+/** The sorted union of the leaves covering the byte ranges [addr, addr + len) (empty ranges add nothing). */
+export function leavesOf(ranges: [number, number][]): number[] {
+  const set = new Set<number>()
+  for (const [a, n] of ranges) if (n > 0) for (let x = Math.floor(a / 32); x <= Math.floor((a + n - 1) / 32); x++) set.add(x)
+  return [...set].sort((x, y) => x - y)
+}
+
+/**
+ * A memory multi-proof (contracts/src/osp/state/MemoryMultiProof.sol): the leaves at `idx`
+ * (ascending), then the siblings a level-by-level bottom-up pass consumes, in that order: at each
+ * level, a node whose sibling is also in the list is paired with it, any other takes the next
+ * sibling from the proof.
+ */
+function writeMultiProof(w: Writer, m: Machine, idx: number[]) {
+  const tree = memoryTree(m)
+  const proofs = new Map<number, Uint8Array[]>()
+  const siblingsOf = (leaf: number) => {
+    let s = proofs.get(leaf)
+    if (!s) {
+      const pr = tree.proof(leaf)
+      w.bytes(pr.leaf)
+      s = pr.siblings
+      proofs.set(leaf, s)
+    }
+    return s
+  }
+  for (const x of idx) siblingsOf(x) // writes the leaves
+  let nodes = idx.map((x) => ({ x, leaf: x }))
+  for (let level = 0; level < MEMORY_TREE_DEPTH; level++) {
+    const next: typeof nodes = []
+    for (let i = 0; i < nodes.length;) {
+      const { x, leaf } = nodes[i]!
+      if ((x & 1) === 0 && i + 1 < nodes.length && nodes[i + 1]!.x === x + 1) i += 2
+      else {
+        w.bytes(siblingsOf(leaf)[level]!)
+        i += 1
+      }
+      next.push({ x: x >> 1, leaf })
+    }
+    nodes = next
+  }
+}
+
+/**
+ * Whether the L1 prover handles a CALL_HOST with host id `id`: abort (id 4, OneStepProver0) always,
+ * the other engine host functions (OneStepProverHostIo) when the machine runs the engine's host
+ * list (other import lists, like the spec runner's, reuse the ids).
+ */
+function hostProvable(m: Machine, id: number): boolean {
+  return id === HostId.ABORT || (id < HostId.ABORT && m.hosts === ENGINE_HOSTS)
+}
+
+/** The witness of a host call (docs/vm.md "One-step proofs"); `operand(i)` is the i-th value from the top. */
+function writeHostWitness(w: Writer, m: Machine, id: number, operand: (i: number) => bigint) {
+  const mem = m.memory.u8.length
+  const u32 = (i: number) => Number(operand(i) & 0xffffffffn)
+  if (id === HostId.KECCAK256) {
+    const ptr = u32(2), len = u32(1), out = u32(0)
+    if (len > KECCAK_MAX_LEN || ptr + len > mem || out + 32 > mem) return
+    writeMultiProof(w, m, leavesOf([[ptr, len], [out, 32]]))
+  } else if (id === HostId.ECRECOVER) {
+    const hash = u32(2), sig = u32(1), out = u32(0)
+    if (hash + 32 > mem || sig + 65 > mem || out + 20 > mem) return
+    writeMultiProof(w, m, leavesOf([[hash, 32], [sig, 65], [out, 20]]))
+  } else if (id === HostId.INBOX_READ || id === HostId.DELAYED_READ) {
+    const delayed = id === HostId.DELAYED_READ
+    const offset = u32(2), dest = u32(1), len = u32(0)
+    const msg = delayed ? m.context.delayed(operand(3)) : (m.context.message(m.inboxPosition) ?? new Uint8Array(0))
+    w.u32(msg.length)
+    w.bytes(msg)
+    const n = Math.max(0, Math.min(len, msg.length - offset))
+    if (n === 0 || dest + n > mem) return
+    writeMultiProof(w, m, leavesOf([[dest, n]]))
+  }
 }
 
 /**
@@ -275,7 +357,9 @@ export function proveStep(m: Machine): Uint8Array {
     const leaf = memoryLeafProof(m, Math.floor(ptr / 32))
     w.bytes(leaf.leaf)
     for (const s of leaf.siblings) w.bytes(s)
-  } else if (op === Op.CALL_INDIRECT || (op === Op.CALL_HOST && ib !== 4)) {
+  } else if (op === Op.CALL_HOST && hostProvable(m, ib)) {
+    writeHostWitness(w, m, ib, operand)
+  } else if (op === Op.CALL_INDIRECT || op === Op.CALL_HOST) {
     throw new Error(`no one-step proof for ${opName(op)} yet (docs/vm.md "One-step proofs")`)
   }
   return w.done()
@@ -289,10 +373,10 @@ export function proveStepAt(trace: Trace, k: number): Uint8Array {
 /** Alias of proveStep. */
 export const prove = proveStep
 
-/** Whether the L1 prover supports the machine's next step (host calls other than abort and call_indirect are not yet proven). */
+/** Whether the L1 prover supports the machine's next step (call_indirect is not yet proven). */
 export function provable(m: Machine): boolean {
   if (m.status !== Status.Running) return true
   const op = m.program.op[m.pc]!
-  return !(op === Op.CALL_INDIRECT || (op === Op.CALL_HOST && m.program.b[m.pc] !== 4))
+  return !(op === Op.CALL_INDIRECT || (op === Op.CALL_HOST && !hostProvable(m, m.program.b[m.pc]!)))
 }
 

@@ -17,7 +17,7 @@ struct ExecutionContext {
     uint32 maxMemoryPages;
     /// the code root a Ready machine enters with
     bytes32 codeRoot;
-    /// the SequencerInbox (host reads; not used yet)
+    /// the SequencerInbox whose accumulators inbox_read / delayed_read messages are checked against
     address sequencerInbox;
 }
 
@@ -35,5 +35,5 @@ interface IOneStepProver {
         Machine.State memory mach,
         Instructions.Instruction calldata inst,
         bytes calldata witness
-    ) external pure returns (Machine.State memory);
+    ) external view returns (Machine.State memory);
 }

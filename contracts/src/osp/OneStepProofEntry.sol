@@ -18,16 +18,19 @@ contract OneStepProofEntry {
     IOneStepProver public immutable proverMath;
     /// @notice Loads, stores, memory.size/grow.
     IOneStepProver public immutable proverMemory;
+    /// @notice Host functions: keccak256, ecrecover, inbox_read, delayed_read.
+    IOneStepProver public immutable proverHostIo;
 
     /// @notice The proof's machine does not hash to the hash before the step.
     error MachineHashMismatch(bytes32 computed, bytes32 expected);
-    /// @notice A step that no prover supports yet (host reads, keccak256, ecrecover, call_indirect).
+    /// @notice A step that no prover supports yet (call_indirect, unknown host ids).
     error UnsupportedStep(uint16 op, uint32 b);
 
-    constructor(IOneStepProver prover0_, IOneStepProver proverMath_, IOneStepProver proverMemory_) {
+    constructor(IOneStepProver prover0_, IOneStepProver proverMath_, IOneStepProver proverMemory_, IOneStepProver proverHostIo_) {
         prover0 = prover0_;
         proverMath = proverMath_;
         proverMemory = proverMemory_;
+        proverHostIo = proverHostIo_;
     }
 
     /// @notice The machine hash after one step from `beforeHash`.
@@ -58,6 +61,8 @@ contract OneStepProofEntry {
             prover = proverMath;
         } else if (op >= 0x28 && op <= 0x40) {
             prover = proverMemory;
+        } else if (op == Instructions.CALL_HOST && inst.b < 4) {
+            prover = proverHostIo;
         } else if (op == Instructions.CALL_INDIRECT || (op == Instructions.CALL_HOST && inst.b != 4)) {
             revert UnsupportedStep(op, inst.b);
         } else {
