@@ -83,7 +83,13 @@ function sampleProofs(m: Machine, o: { perOp: number; target: number; totalSteps
     const want = force || n < o.perOp || random() < rate
     let s: Omit<ProofSample, 'after'> | undefined
     if (want) {
-      if (provable(m)) {
+      // Inbox and delayed reads are checked against a SequencerInbox holding this batch, which the
+      // bench does not deploy; they are exempt from the targets and proven in test/vm-osp.test.ts.
+      const op = m.program.op[m.pc]
+      const readsInbox = op === Op.CALL_HOST && (m.program.b[m.pc] === HostId.INBOX_READ || m.program.b[m.pc] === HostId.DELAYED_READ)
+      const key = readsInbox ? `${name} (needs the inbox; see test/vm-osp.test.ts)` : name
+      if (readsInbox) skipped.set(key, (skipped.get(key) ?? 0) + 1)
+      else if (provable(m)) {
         seen.set(name, n + 1)
         s = { cls: proofClass(m), name, before: machineHash(m), proof: bytesToHex(proveStep(m)) }
       } else skipped.set(name, (skipped.get(name) ?? 0) + 1)
@@ -143,7 +149,7 @@ async function proofSection(ctx: BenchContext, program: Program, wasm: Uint8Arra
   const { samples, skipped } = sampleProofs(m, { perOp: quick ? 2 : 4, target: quick ? 120 : 300, totalSteps })
   // The Ready machine with no batch left in its context steps to itself.
   samples.push({ cls: 'ready', name: 'status 3 (no batch)', before: machineHash(m), proof: bytesToHex(proveStep(m)), after: (step(m), machineHash(m)) })
-  ctx.progress(`proved ${samples.length} steps of a ${totalSteps}-step batch in ${((performance.now() - t0) / 1000).toFixed(1)} s; not provable yet, skipped: ${skipped.size ? [...skipped].map(([k, n]) => `${k} ×${n}`).join(', ') : 'none'}`)
+  ctx.progress(`proved ${samples.length} steps of a ${totalSteps}-step batch in ${((performance.now() - t0) / 1000).toFixed(1)} s; skipped: ${skipped.size ? [...skipped].map(([k, n]) => `${k} ×${n}`).join(', ') : 'none'}`)
 
   ctx.progress('starting anvil and deploying OneStepProofEntry')
   const anvil = await startAnvil()

@@ -19,7 +19,7 @@ import { buildEngine } from '../engine/build.js'
 import { NativeEngine, engineWasmPath } from '../engine/host.js'
 import * as P from '../../sdk/protocol.js'
 import { ecrecoverUncached } from './ecrecover.js'
-import { ENGINE_HOSTS, HostId } from './host.js'
+import { ENGINE_HOSTS, HostId, ecrecoverHostWith } from './host.js'
 import { listContext, loadEngineProgram, runBatchVm } from './engine.js'
 import { type HostFn, Machine } from './machine.js'
 import { quiescentStateRoot } from './machineHash.js'
@@ -169,21 +169,10 @@ export async function buildUnsignedWorkload(o: { batches: number; ordersPerBatch
   return { name: `${o.batches} batch(es) of ${o.ordersPerBatch} delayed-inbox orders`, genesis, delayed, setup, batches, items: n, mix: { 'delayed orders': n } }
 }
 
-/** The engine host functions with `ecrecover` answered by `recover` (same semantics as host.ts). */
+/** The engine's host functions with a given signature recovery (the bench passes an uncached one). */
 export function hostsWithEcrecover(recover: (digest: Uint8Array, vrs: Uint8Array) => Uint8Array | undefined): HostFn[] {
   const hosts = [...ENGINE_HOSTS]
-  hosts[HostId.ECRECOVER] = (m) => {
-    const s = m.sp - 3
-    const hash = m.lo[s]! >>> 0, sig = m.lo[s + 1]! >>> 0, out = m.lo[s + 2]! >>> 0
-    const mem = m.memory.u8
-    if (hash + 32 > mem.length || sig + 65 > mem.length || out + 20 > mem.length) return 'out of bounds memory access'
-    const signer = recover(mem.subarray(hash, hash + 32), mem.subarray(sig, sig + 65))
-    if (signer) mem.set(signer, out)
-    m.lo[s] = signer ? 1 : 0
-    m.hi[s] = 0
-    m.sp = s + 1
-    return undefined
-  }
+  hosts[HostId.ECRECOVER] = ecrecoverHostWith(recover)
   return hosts
 }
 

@@ -52,6 +52,8 @@ export interface Program {
   funcLocals: Int32Array
   /** Host id per function index (imports), -1 otherwise. */
   funcHost: Int32Array
+  /** The import list the module was linked against: host ids index its functions. */
+  imports: ImportSpec
   /** The mutable globals, in module index order (the state's globals). */
   globalTypes: ValType[]
   globalInit: Int32Array // lo, hi pairs
@@ -235,7 +237,7 @@ export function loadProgram(wasm: Uint8Array, imports: ImportSpec): Program {
     op: Uint16Array.from(ops),
     a: Int32Array.from(as),
     b: Int32Array.from(bs),
-    funcStart, funcLength, funcSig, funcParams, funcResults, funcLocals, funcHost,
+    funcStart, funcLength, funcSig, funcParams, funcResults, funcLocals, funcHost, imports,
     globalTypes, globalInit: Int32Array.from(init), globalIndex,
     table, memory, initialMemory, exports, start: m.start,
     codeRoot: () => {
