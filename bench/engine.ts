@@ -21,23 +21,13 @@ import {
   resultCodeName, type BatchHeader, type TxMessage,
 } from '../sdk/protocol.js'
 import { FastSigner } from './signer.js'
+import { prng } from './prng.js'
 import { type BenchSection, benchKey, now } from './lib.js'
 
 const BRIDGE = '0x00000000000000000000000000000000b1d6e000' as Address
 const MID = 60_000n * 1_000_000n
 const TICK = BTC_PERP.tickSize
 
-/** A small deterministic PRNG (mulberry32) so every run builds the same batches. */
-function prng(seed: number) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 export interface BuiltWorkload {
   genesis: Uint8Array

@@ -15,6 +15,7 @@ import { type Hex, hexToBytes } from 'viem'
 import WebSocket from 'ws'
 import { BTC_PERP } from '../cli/config.js'
 import { FastSigner } from './signer.js'
+import { prng } from './prng.js'
 
 export type ToClient =
   | { type: 'init'; url: string; wsUrl: string; chainId: number; keys: Hex[]; seed: number }
@@ -59,16 +60,6 @@ let agent: http.Agent
 let target: URL
 let requestId = 0
 
-function prng(seed: number) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** The next JSON-RPC body of an account: alternate buys and sells near the oracle price, 1-5 steps, so some cross. */
 function nextBody(a: Account): string {

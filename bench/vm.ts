@@ -2,7 +2,7 @@
  * `vm`: the single-step interpreter (executor/vm/) against native WebAssembly on the same batches,
  * then one-step proofs of sampled steps on a real L1 (anvil).
  *
- * 1. Speed. The workloads and the timed comparison are executor/vm/measure.ts's (shared with its
+ * 1. Speed. The workloads and the timed comparison are bench/vmWorkload.ts's (shared with its
  *    quick script): signed batches as the sequencer posts them (resting and crossing orders,
  *    cancels, deposits consumed by DELAYED items, a few withdrawals; signed here with the fast
  *    bench signer, cross-checked against viem) and unsigned orders sent through the delayed inbox.
@@ -31,7 +31,7 @@ import { type Machine, Status } from '../executor/vm/machine.js'
 import { exportedConst, machineHash } from '../executor/vm/machineHash.js'
 import {
   type ItemSigner, type VmWorkload, MEASURE_CHAIN_ID, buildSignedWorkload, buildUnsignedWorkload, compareRun, nativeAtStart, vmFrom,
-} from '../executor/vm/measure.js'
+} from './vmWorkload.js'
 import { Op, opName } from '../executor/vm/opcodes.js'
 import type { Program } from '../executor/vm/program.js'
 import { provable, proveStep } from '../executor/vm/proof.js'

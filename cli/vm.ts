@@ -34,7 +34,7 @@ export function registerVm(program: Command): void {
   vm.command('measure')
     .description('interpreter steps/s on engine batches against the native run of the same batch')
     .action(async () => {
-      const { measure } = await import('../executor/vm/measure.js')
+      const { measure } = await import('../bench/vmWorkload.js')
       await measure()
     })
 }

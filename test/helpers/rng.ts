@@ -1,13 +1,8 @@
+import { prng } from '../../bench/prng.js'
+
 /** A seeded PRNG for tests (mulberry32), so every random run reproduces from its seed. */
 export function rng(seed: number) {
-  let a = seed >>> 0
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const next = prng(seed)
   return {
     next,
     int: (n: number) => Math.floor(next() * n),

@@ -1,6 +1,6 @@
 /**
  * Interpreter speed on realistic engine batches, against the native run of the same batches.
- * Run: npx tsx executor/vm/measure.ts        (a quick look; `npm run bench -- --only vm` is the
+ * Run: npx tsx bench/vmWorkload.ts        (a quick look; `npm run bench -- --only vm` is the
  * benchmark, bench/vm.ts, and it uses the workloads and the timed comparison defined here)
  *
  * Workloads: (1) signed batches as the sequencer posts them: EIP-712-signed orders (resting and
@@ -15,16 +15,17 @@
 import { readFileSync } from 'node:fs'
 import { type Address, type Hex, getAddress } from 'viem'
 import { type LocalAccount, privateKeyToAccount } from 'viem/accounts'
-import { buildEngine } from '../engine/build.js'
-import { NativeEngine, engineWasmPath } from '../engine/host.js'
-import * as P from '../../sdk/protocol.js'
-import { ecrecoverUncached } from './ecrecover.js'
-import { ENGINE_HOSTS, HostId, ecrecoverHostWith } from './host.js'
-import { listContext, loadEngineProgram, runBatchVm } from './engine.js'
-import { type HostFn, Machine } from './machine.js'
-import { quiescentStateRoot } from './machineHash.js'
-import type { Program } from './program.js'
-import { StateRootTracker } from './stateRoot.js'
+import { buildEngine } from '../executor/engine/build.js'
+import { NativeEngine, engineWasmPath } from '../executor/engine/host.js'
+import * as P from '../sdk/protocol.js'
+import { ecrecoverUncached } from '../executor/vm/ecrecover.js'
+import { ENGINE_HOSTS, HostId, ecrecoverHostWith } from '../executor/vm/host.js'
+import { listContext, loadEngineProgram, runBatchVm } from '../executor/vm/engine.js'
+import { type HostFn, Machine } from '../executor/vm/machine.js'
+import { quiescentStateRoot } from '../executor/vm/machineHash.js'
+import type { Program } from '../executor/vm/program.js'
+import { StateRootTracker } from '../executor/vm/stateRoot.js'
+import { prng } from './prng.js'
 
 const CHAIN_ID = 412346
 const USDC = 1_000_000n
@@ -62,17 +63,6 @@ export interface VmWorkload {
   mix: Record<string, number>
 }
 
-/** A small deterministic PRNG (mulberry32). */
-function prng(seed: number) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 interface Common { genesis: Uint8Array; delayed: Uint8Array[]; keys: Hex[]; addrs: Address[]; ref: NativeEngine; setup: Uint8Array }
 
