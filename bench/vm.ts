@@ -2,7 +2,7 @@
  * `vm`: the single-step interpreter (executor/vm/) against native WebAssembly on the same batches,
  * then one-step proofs of sampled steps on a real L1 (anvil).
  *
- * 1. Speed. The workloads and the timed comparison are bench/vmWorkload.ts's (shared with its
+ * 1. Speed. The workloads are bench/workload.ts's and the timed comparison bench/vmWorkload.ts's (shared with its
  *    quick script): signed batches as the sequencer posts them (resting and crossing orders,
  *    cancels, deposits consumed by DELAYED items, a few withdrawals; signed here with the fast
  *    bench signer, cross-checked against viem) and unsigned orders sent through the delayed inbox.
@@ -29,9 +29,8 @@ import { HostId } from '../executor/vm/host.js'
 import { step } from '../executor/vm/interpreter.js'
 import { type Machine, Status } from '../executor/vm/machine.js'
 import { exportedConst, machineHash } from '../executor/vm/machineHash.js'
-import {
-  type ItemSigner, type VmWorkload, MEASURE_CHAIN_ID, buildSignedWorkload, buildUnsignedWorkload, compareRun, nativeAtStart, vmFrom,
-} from './vmWorkload.js'
+import { compareRun, nativeAtStart, vmFrom } from './vmWorkload.js'
+import { type ItemSigner, type Workload, MEASURE_CHAIN_ID, buildSignedWorkload, buildUnsignedWorkload } from './workload.js'
 import { Op, opName } from '../executor/vm/opcodes.js'
 import type { Program } from '../executor/vm/program.js'
 import { provable, proveStep } from '../executor/vm/proof.js'
@@ -106,7 +105,7 @@ function sampleProofs(m: Machine, o: { perOp: number; target: number; totalSteps
 }
 
 /** The machine with its context cut after one batch, so that its last Ready step is the "no batch" one. */
-function oneBatch(w: VmWorkload): VmWorkload {
+function oneBatch(w: Workload): Workload {
   return { ...w, batches: w.batches.slice(0, 1) }
 }
 
@@ -138,7 +137,7 @@ export async function deployOneStepProofEntry(anvil: Anvil) {
   return { pub, entry }
 }
 
-async function proofSection(ctx: BenchContext, program: Program, wasm: Uint8Array, w: VmWorkload) {
+async function proofSection(ctx: BenchContext, program: Program, wasm: Uint8Array, w: Workload) {
   const quick = ctx.opts.quick
   const first = oneBatch(w)
   const probe = vmFrom(program, await nativeAtStart(first, wasm), first)
