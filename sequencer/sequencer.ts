@@ -9,7 +9,7 @@
  * before the commit loses only unacknowledged items, and the items after them.
  */
 import { EventEmitter } from 'node:events'
-import { type Address, type Hex, bytesToHex, getAddress } from 'viem'
+import { type Address, type Hex, bytesToHex } from 'viem'
 import { NativeEngine } from '../executor/engine/host.js'
 import type { WithdrawalRecord } from '../executor/engine/types.js'
 import { StateRootTracker } from '../executor/vm/stateRoot.js'
@@ -257,7 +257,7 @@ export class Sequencer extends EventEmitter {
     // Read now: later items of the same commit group may trade against this order.
     const resting = tx.kind === 'Order' ? (this.engine.order(result.orderId)?.remaining ?? 0n) : undefined
     await new Promise<void>((resolve) => this.durable.push(resolve))
-    const accepted: Accepted = { signer: getAddress(signer), batch: open.index, result, resting }
+    const accepted: Accepted = { signer, batch: open.index, result, resting }
     this.emit('accepted', { ...accepted, tx })
     return accepted
   }

@@ -2,6 +2,7 @@
 // table (linear probing) keyed by the 20-byte address. Slots hold idx + 1 (0 = empty).
 
 import { alloc, canAlloc, doublePool } from "./alloc";
+import { mix64 } from "./mix";
 import {
   C_ACCT_ARR, C_ACCT_ARR_CAP, C_ACCT_COUNT, C_ACCT_STRIDE, C_ACCT_TAB, C_ACCT_TAB_CAP,
   cfg32, copy20, eq20, setCfg32,
@@ -32,13 +33,7 @@ export const ACCT_ARR_INIT: u32 = 256;
 }
 
 export function addrHash(p: u32): u32 {
-  let x = load<u64>(p) ^ (load<u64>(p + 8) * 0x9E3779B97F4A7C15) ^ (<u64>load<u32>(p + 16) << 17);
-  x ^= x >> 33;
-  x *= 0xFF51AFD7ED558CCD;
-  x ^= x >> 33;
-  x *= 0xC4CEB9FE1A85EC53;
-  x ^= x >> 33;
-  return <u32>x;
+  return mix64(load<u64>(p) ^ (load<u64>(p + 8) * 0x9E3779B97F4A7C15) ^ (<u64>load<u32>(p + 16) << 17));
 }
 
 /** The id (idx + 1) of the account with the address at `p`, or 0. */

@@ -5,6 +5,7 @@
 // record ids (index + 1), so 0 means "none" and zeroed memory is an empty structure.
 
 import { alloc, canAlloc, doublePool } from "./alloc";
+import { mix64 } from "./mix";
 import { A_MKT, P_BUYS, P_SELLS, P_SIZE, acct, updateMask } from "./accounts";
 import {
   C_LVL_CAP, C_LVL_FREE, C_LVL_POOL, C_LVL_USED, C_OIX_CAP, C_OIX_COUNT, C_OIX_TAB,
@@ -129,18 +130,8 @@ function freeLevel(id: u32): void {
 // ---------------------------------------------------------------------------------------------
 // orderId -> order record index (linear probing, backward-shift deletion: no tombstones)
 
-function idHash(orderId: u64): u32 {
-  let x = orderId;
-  x ^= x >> 33;
-  x *= 0xFF51AFD7ED558CCD;
-  x ^= x >> 33;
-  x *= 0xC4CEB9FE1A85EC53;
-  x ^= x >> 33;
-  return <u32>x;
-}
-
 function oixPlace(tab: u32, mask: u32, id: u32): void {
-  let i = idHash(load<u64>(ord(id) + O_ID)) & mask;
+  let i = mix64(load<u64>(ord(id) + O_ID)) & mask;
   while (load<u32>(tab + (i << 2)) != 0) i = (i + 1) & mask;
   store<u32>(tab + (i << 2), id);
 }
@@ -150,7 +141,7 @@ export function findOrder(orderId: u64): u32 {
   if (orderId == 0) return 0;
   const tab = cfg32(C_OIX_TAB);
   const mask = cfg32(C_OIX_CAP) - 1;
-  let i = idHash(orderId) & mask;
+  let i = mix64(orderId) & mask;
   while (true) {
     const id = load<u32>(tab + (i << 2));
     if (id == 0) return 0;
@@ -163,14 +154,14 @@ export function findOrder(orderId: u64): u32 {
 function oixDelete(id: u32): void {
   const tab = cfg32(C_OIX_TAB);
   const mask = cfg32(C_OIX_CAP) - 1;
-  let i = idHash(load<u64>(ord(id) + O_ID)) & mask;
+  let i = mix64(load<u64>(ord(id) + O_ID)) & mask;
   while (load<u32>(tab + (i << 2)) != id) i = (i + 1) & mask;
   let j = i;
   while (true) {
     j = (j + 1) & mask;
     const other = load<u32>(tab + (j << 2));
     if (other == 0) break;
-    const k = idHash(load<u64>(ord(other) + O_ID)) & mask;
+    const k = mix64(load<u64>(ord(other) + O_ID)) & mask;
     // `other` may stay at j if its home k lies cyclically in (i, j].
     const stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
     if (stays) continue;
