@@ -28,7 +28,8 @@ import { loadEngineProgram } from '../executor/vm/engine.js'
 import { HostId } from '../executor/vm/host.js'
 import { step } from '../executor/vm/interpreter.js'
 import { type Machine, Status } from '../executor/vm/machine.js'
-import { exportedConst, machineHash } from '../executor/vm/machineHash.js'
+import { machineHash } from '../executor/vm/machineHash.js'
+import { executionContext } from '../executor/vm/module.js'
 import { compareRun, nativeAtStart, vmFrom } from './vmWorkload.js'
 import { type ItemSigner, type Workload, MEASURE_CHAIN_ID, buildSignedWorkload, buildUnsignedWorkload } from './workload.js'
 import { Op, opName } from '../executor/vm/opcodes.js'
@@ -154,14 +155,7 @@ async function proofSection(ctx: BenchContext, program: Program, wasm: Uint8Arra
   const anvil = await startAnvil()
   try {
     const { pub, entry } = await deployOneStepProofEntry(anvil)
-    const c = {
-      batchLimit: 2n,
-      entryFunction: m.entry,
-      outboxRootPtr: exportedConst(program, 'OUTBOX_ROOT_PTR'),
-      maxMemoryPages: program.memory?.max ?? 0,
-      codeRoot: bytesToHex(program.codeRoot()),
-      sequencerInbox: '0x0000000000000000000000000000000000000000' as Address,
-    }
+    const c = executionContext(program, 2n)
     // batchLimit: inbox positions below it have a batch (position 1 here); the last Ready step is at 2.
     const args = (s: ProofSample) => [c, s.before, s.proof] as const
     const gas: number[] = new Array(samples.length)

@@ -23,8 +23,9 @@ import { listContext, loadEngineProgram, machineFromEngine } from '../executor/v
 import { ENGINE_HOSTS, ENGINE_IMPORTS } from '../executor/vm/host.js'
 import { step } from '../executor/vm/interpreter.js'
 import { Machine, Status } from '../executor/vm/machine.js'
-import { exportedConst, machineHash } from '../executor/vm/machineHash.js'
-import { opName } from '../executor/vm/opcodes.js'
+import { machineHash } from '../executor/vm/machineHash.js'
+import { executionContext, type ExecutionContext } from '../executor/vm/module.js'
+import { allOpcodes, Op, opName } from '../executor/vm/opcodes.js'
 import { loadProgram, type Program } from '../executor/vm/program.js'
 import { provable, proveStep } from '../executor/vm/proof.js'
 import { instantiateSpec } from '../executor/vm/spec.js'
@@ -43,7 +44,7 @@ const BTC: P.MarketConfig = {
 const GENESIS: P.GenesisConfig = { chainId: CHAIN_ID, oracle: oracle.address, markets: [BTC] }
 const SPEC_DIR = process.env.WASM_SPEC_DIR ?? '/work/shared/wasm-spec'
 const SPEC_FILES = ['i32', 'i64', 'int_exprs', 'address', 'load', 'store', 'memory', 'memory_grow', 'memory_size', 'select', 'local_get', 'local_set',
-  'local_tee', 'br', 'br_if', 'br_table', 'block', 'loop', 'if', 'call', 'return', 'traps', 'unreachable', 'stack', 'func', 'global', 'endianness']
+  'local_tee', 'br', 'br_if', 'br_table', 'block', 'loop', 'if', 'call', 'call_indirect', 'return', 'traps', 'unreachable', 'stack', 'func', 'global', 'endianness']
 /** Samples wanted; override with VM_OSP_SAMPLES. */
 const TARGET = Number(process.env.VM_OSP_SAMPLES ?? 10_000)
 
@@ -54,8 +55,8 @@ async function sign(account: LocalAccount, tx: P.TxMessage): Promise<Uint8Array>
   return P.encodeItem(tx, signature)
 }
 
-interface Ctx { batchLimit: bigint; entryFunction: number; outboxRootPtr: number; maxMemoryPages: number; codeRoot: Hex; sequencerInbox: Address }
-interface Sample { info: string; cls: string; ctx: Ctx; before: Hex; after: Hex; proof: Hex }
+type Ctx = ExecutionContext
+interface Sample { op: string; info: string; cls: string; ctx: Ctx; before: Hex; after: Hex; proof: Hex }
 
 const ZERO_ADDRESS: Address = '0x0000000000000000000000000000000000000000'
 const HOST_NAMES = ['inbox_read', 'delayed_read', 'keccak256', 'ecrecover', 'abort']
@@ -64,15 +65,8 @@ const EXEMPT = new Set(['host inbox_read', 'host delayed_read'])
 /** keccak256 over up to 1 KB (hand-built module): reported, calldata within 4 KB, gas over the 150k target (docs/vm.md). */
 const KECCAK_1KB = 'host keccak256 (≤1 KB)'
 
-function ctxFor(p: Program, entry: number, batchLimit: bigint, sequencerInbox: Address = ZERO_ADDRESS): Ctx {
-  return {
-    batchLimit,
-    entryFunction: entry >= 0 ? entry : 0xffffffff,
-    outboxRootPtr: entry >= 0 ? exportedConst(p, 'OUTBOX_ROOT_PTR') : 0,
-    maxMemoryPages: p.memory?.max ?? 0,
-    codeRoot: bytesToHex(p.codeRoot()),
-    sequencerInbox,
-  }
+function ctxFor(p: Program, batchLimit: bigint, sequencerInbox: Address = ZERO_ADDRESS): Ctx {
+  return executionContext(p, batchLimit, sequencerInbox)
 }
 
 function classOf(m: Machine): string {
@@ -85,7 +79,7 @@ function classOf(m: Machine): string {
   if (op === 0x3f || op === 0x40) return 'memory size/grow'
   if (op >= 0x20 && op <= 0x22) return 'locals'
   if (op === 0x23 || op === 0x24) return 'globals'
-  if (op === 0x10 || op === 0x0f || op === 0xe3) return 'call/return/enter'
+  if (op === 0x10 || op === 0x11 || op === 0x0f || op === 0xe3) return 'call/return/enter'
   if (op === 0xe2 && m.program.b[m.pc]! < 4) return `host ${HOST_NAMES[m.program.b[m.pc]!]}`
   return 'control/const/stack'
 }
@@ -121,7 +115,7 @@ class Sampler {
     const moved = step(m)
     if (proof && before) {
       const trapped = trapNext && m.status === Status.Errored
-      this.samples.push({ info, cls: trapped ? 'trap' : cls, ctx, before, after: machineHash(m), proof: bytesToHex(proof) })
+      this.samples.push({ op: name, info, cls: trapped ? 'trap' : cls, ctx, before, after: machineHash(m), proof: bytesToHex(proof) })
     }
     return moved
   }
@@ -198,7 +192,7 @@ describe('vm one-step proofs on L1', function () {
     for (const [i, [h, data]] of batches.entries()) await send(inbox, 'addSequencerBatch', [BigInt(i), bytesToHex(data), h.afterDelayedCount, h.timestamp])
     const msgs = batches.map(([h, data]) => P.batchMessage(h, data))
     const m = machineFromEngine(program, native, 0n, listContext(0n, msgs, (i) => delayed[Number(i)]!))
-    const ctx = ctxFor(program, m.entry, BigInt(msgs.length), inbox)
+    const ctx = ctxFor(program, BigInt(msgs.length), inbox)
     // count steps first to pick a sampling rate
     const probe = m.snapshot()
     let total = 0
@@ -227,7 +221,7 @@ describe('vm one-step proofs on L1', function () {
         if (c.type === 'module') {
           try {
             m = instantiateSpec(new Uint8Array(readFileSync(join(SPEC_DIR, name, c.filename!))))
-            ctx = ctxFor(m.program, -1, 0n)
+            ctx = ctxFor(m.program, 0n)
           } catch {
             m = undefined
           }
@@ -254,33 +248,40 @@ describe('vm one-step proofs on L1', function () {
         if (m.status !== Status.Running) specSampler.stepAndMaybeProve(m, ctx, true)
       }
     }
-    // keep the total within the target: thin the spec samples, keeping every trap and every class
+    // keep the total within the target: thin the spec samples, keeping every trap, every class and every opcode
     const spec = specSampler.samples
     const room = Math.max(2000, TARGET - sampler.samples.length)
     const keepEvery = Math.max(1, Math.ceil(spec.length / room))
-    spec.forEach((s, i) => { if (i % keepEvery === 0 || s.cls === 'trap' || s.cls.startsWith('stopped') || s.cls === 'globals') sampler.samples.push(s) })
+    const kept = new Set(sampler.samples.map((s) => s.op))
+    spec.forEach((s, i) => {
+      if (i % keepEvery === 0 || !kept.has(s.op) || s.cls === 'trap' || s.cls.startsWith('stopped') || s.cls === 'globals') {
+        sampler.samples.push(s)
+        kept.add(s.op)
+      }
+    })
     console.log(`      spec: ${spec.length} provable steps seen, ${sampler.samples.length - before} kept`)
   })
 
   it('host calls on a hand-built module: 1 KB keccak, ranges across leaves, traps, refused signatures', async () => {
     // (module (import "veridex" "keccak256" (func (param i32 i32 i32))) (import "veridex" "ecrecover" (func (param i32 i32 i32) (result i32)))
     //   (memory 4) (func (export "k") (param i32 i32 i32) local.get 0 local.get 1 local.get 2 call 0)
-    //   (func (export "e") (param i32 i32 i32) (result i32) local.get 0 local.get 1 local.get 2 call 1))
+    //   (func (export "e") (param i32 i32 i32) (result i32) local.get 0 local.get 1 local.get 2 call 1)
+    //   (func (export "a") (param i32 i32 i32) local.get 0 local.get 1 local.get 2 local.get 0 call 2)) with env.abort imported third
     const str = (t: string) => [t.length, ...Buffer.from(t)]
     const section = (id: number, body: number[]) => [id, body.length, ...body]
     const body = (f: number) => [10, 0, 0x20, 0, 0x20, 1, 0x20, 2, 0x10, f, 0x0b]
     const wasm = Uint8Array.from([
       0, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
-      ...section(1, [2, 0x60, 3, 0x7f, 0x7f, 0x7f, 0, 0x60, 3, 0x7f, 0x7f, 0x7f, 1, 0x7f]),
-      ...section(2, [2, ...str('veridex'), ...str('keccak256'), 0, 0, ...str('veridex'), ...str('ecrecover'), 0, 1]),
-      ...section(3, [2, 0, 1]),
+      ...section(1, [3, 0x60, 3, 0x7f, 0x7f, 0x7f, 0, 0x60, 3, 0x7f, 0x7f, 0x7f, 1, 0x7f, 0x60, 4, 0x7f, 0x7f, 0x7f, 0x7f, 0]),
+      ...section(2, [3, ...str('veridex'), ...str('keccak256'), 0, 0, ...str('veridex'), ...str('ecrecover'), 0, 1, ...str('env'), ...str('abort'), 0, 2]),
+      ...section(3, [3, 0, 1, 0]),
       ...section(5, [1, 0, 4]),
-      ...section(7, [2, ...str('k'), 0, 2, ...str('e'), 0, 3]),
-      ...section(10, [2, ...body(0), ...body(1)]),
+      ...section(7, [3, ...str('k'), 0, 3, ...str('e'), 0, 4, ...str('a'), 0, 5]),
+      ...section(10, [3, ...body(0), ...body(1), 12, 0, 0x20, 0, 0x20, 1, 0x20, 2, 0x20, 0, 0x10, 2, 0x0b]),
     ])
     const program = loadProgram(wasm, ENGINE_IMPORTS)
     const m = new Machine(program, { hosts: ENGINE_HOSTS })
-    const ctx = ctxFor(program, -1, 0n)
+    const ctx = ctxFor(program, 0n)
     const mem = m.memory.u8
     for (let i = 0; i < 4096; i++) mem[i] = (i * 131 + 7) & 0xff
     for (let i = 150_000; i < 152_000; i++) mem[i] = (i * 17) & 0xff
@@ -298,6 +299,7 @@ describe('vm one-step proofs on L1', function () {
       ['k', 7, 1024, 200_001], ['k', 0, 1024, 1000], ['k', 1, 1023, 150_031], ['k', 5, 0, 64], ['k', 33, 64, 40],
       ['k', 3, 1025, 0], ['k', 0, 32, 262_130], ['k', 262_100, 100, 0],
       ['e', 2900, 3000, 4000], ['e', 2900, 3000, 3020], ['e', 2900, 3100, 4100], ['e', 2900, 3200, 4200], ['e', 2900, 3000, 262_140],
+      ['a', 1, 2, 3],
     ]
     const local = new Sampler(1000, 1)
     for (const [f, a, b, c] of calls) {
@@ -306,6 +308,32 @@ describe('vm one-step proofs on L1', function () {
       m.invoke(e.index, [a, b, c].map((v) => ({ lo: v | 0, hi: 0 })))
       let guard = 0
       while (m.status === Status.Running && guard++ < 100) local.stepAndMaybeProve(m, ctx, m.program.op[m.pc] === 0xe2)
+    }
+    // instructions no loadable spec module has (their spec files also use floats): unreachable, BR and
+    // BR_IF that drop values, i64.store8/16/32 (within a leaf, across two leaves, out of bounds)
+    //   (func (export "u") unreachable)
+    //   (func (export "b") (result i32) (block (result i32) i32.const 1 i32.const 2 br 0))
+    //   (func (export "c") (param i32) (result i32) (block (result i32) i32.const 1 i32.const 2 local.get 0 br_if 0 drop))
+    //   (func (export "s") (param i32 i64) i64.store8/16/32 of local 1 at local 0, offsets 0, 1, 2)
+    const misc = loadProgram(Uint8Array.from([
+      0, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
+      ...section(1, [4, 0x60, 0, 0, 0x60, 0, 1, 0x7f, 0x60, 1, 0x7f, 1, 0x7f, 0x60, 2, 0x7f, 0x7e, 0]),
+      ...section(3, [4, 0, 1, 2, 3]),
+      ...section(5, [1, 0, 1]),
+      ...section(7, [4, ...str('u'), 0, 0, ...str('b'), 0, 1, ...str('c'), 0, 2, ...str('s'), 0, 3]),
+      ...section(10, [4, 3, 0, 0x00, 0x0b, 11, 0, 0x02, 0x7f, 0x41, 1, 0x41, 2, 0x0c, 0, 0x0b, 0x0b,
+        14, 0, 0x02, 0x7f, 0x41, 1, 0x41, 2, 0x20, 0, 0x0d, 0, 0x1a, 0x0b, 0x0b,
+        23, 0, 0x20, 0, 0x20, 1, 0x3c, 0, 0, 0x20, 0, 0x20, 1, 0x3d, 1, 1, 0x20, 0, 0x20, 1, 0x3e, 2, 2, 0x0b]),
+    ]), ENGINE_IMPORTS)
+    const mm = new Machine(misc, { hosts: ENGINE_HOSTS })
+    const miscCtx = ctxFor(misc, 0n)
+    const v = { lo: 0x55667788, hi: 0x11223344 }
+    for (const [f, args] of [['u', []], ['b', []], ['c', [{ lo: 0, hi: 0 }]], ['c', [{ lo: 1, hi: 0 }]], ['s', [{ lo: 5, hi: 0 }, v]],
+      ['s', [{ lo: 29, hi: 0 }, v]], ['s', [{ lo: 65_532, hi: 0 }, v]]] as const) {
+      mm.invoke(misc.exports.get(f)!.index, [...args])
+      let guard = 0
+      while (mm.status === Status.Running && guard++ < 100) local.stepAndMaybeProve(mm, miscCtx, true)
+      local.stepAndMaybeProve(mm, miscCtx, true)
     }
     const host = local.samples.filter((x) => x.cls.startsWith('host') || x.cls === 'trap')
     expect(host.length).to.be.greaterThanOrEqual(calls.length)
@@ -336,6 +364,11 @@ describe('vm one-step proofs on L1', function () {
     for (const s of samples) byClass.set(s.cls, (byClass.get(s.cls) ?? 0) + 1)
     console.log(`      ${samples.length} steps checked on anvil in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${[...byClass].map(([c, n]) => `${c} ${n}`).join(', ')}`)
     expect(bad.slice(0, 10), `${bad.length} of ${samples.length} failed`).to.deep.equal([])
+    // every instruction the lowering can emit, every host function
+    const ops = new Set(samples.map((x) => x.op))
+    const missing = allOpcodes().filter((op) => op !== Op.CALL_HOST && !ops.has(opName(op))).map(opName)
+    for (let id = 0; id < HOST_NAMES.length; id++) if (!ops.has(`host ${id}`)) missing.push(`host ${HOST_NAMES[id]}`)
+    expect(missing, 'instructions never proven').to.deep.equal([])
     for (const c of ['math', 'memory load/store', 'memory size/grow', 'locals', 'globals', 'call/return/enter', 'control/const/stack', 'trap', 'ready', 'stopped (finished)', 'stopped (errored)',
       'host keccak256', 'host ecrecover', 'host inbox_read', 'host delayed_read']) {
       expect(byClass.get(c) ?? 0, c).to.be.greaterThan(0)
@@ -358,8 +391,8 @@ describe('vm one-step proofs on L1', function () {
       const gas = await Promise.all(pick.map((s) => pub.estimateContractGas({ address: entry, abi: oneStepProofEntryAbi, functionName: 'proveOneStep', args: [s.ctx, s.before, s.proof] })))
       gas.sort((a, b) => (a < b ? -1 : 1))
       const sizes = list.map((s) => (s.proof.length - 2) / 2).sort((a, b) => a - b)
-      // calldata = selector + ctx (6 words) + hash + offset + length + padded proof
-      const calldata = (b: number) => 4 + 32 * 9 + Math.ceil(b / 32) * 32
+      // calldata = selector + ctx (8 words) + hash + offset + length + padded proof
+      const calldata = (b: number) => 4 + 32 * 11 + Math.ceil(b / 32) * 32
       const maxGas = gas[gas.length - 1]!
       const maxBytes = calldata(sizes[sizes.length - 1]!)
       if (cls === KECCAK_1KB) expect(Number(maxGas), cls).to.be.lessThan(175_000)

@@ -26,6 +26,7 @@ import {
 } from '../../sdk/protocol.js'
 import { ecrecover } from '../vm/ecrecover.js'
 import { keccak } from '../vm/keccak.js'
+import { loadEngineProgram } from '../vm/engine.js'
 import type { AccountView, BookLevel, BookView, DelayedSource, Engine, OrderView, WithdrawalRecord } from './types.js'
 
 /** Path of the built module (executor/engine/build/engine.wasm). */
@@ -73,9 +74,27 @@ export interface EngineStats {
 
 const u64 = (v: bigint) => BigInt.asUintN(64, v)
 
+/** Module roots by keccak256 of the wasm bytes: lowering the module once per process is enough. */
+const moduleRoots = new Map<Hex, Hex>()
+
+/**
+ * The moduleRoot of docs/protocol.md §9: the VM's commitment to the lowered module
+ * (executor/vm/module.ts), so the state roots of the fast path are the ones the one-step prover
+ * can check. Computing it also proves the module loads on the VM (floats etc. are refused here).
+ */
+export function moduleRootOf(wasm: Uint8Array): Hex {
+  const id = bytesToHex(keccak(wasm))
+  let root = moduleRoots.get(id)
+  if (!root) {
+    root = bytesToHex(loadEngineProgram(wasm).moduleRoot)
+    moduleRoots.set(id, root)
+  }
+  return root
+}
+
 export class NativeEngine implements Engine {
   readonly memory: WebAssembly.Memory
-  readonly moduleHash: Hex
+  readonly moduleRoot: Hex
   readonly resultPtr: number
   readonly outboxRootPtr: number
   readonly withdrawalLogPtr: number
@@ -100,7 +119,7 @@ export class NativeEngine implements Engine {
   ) {
     this.x = instance.exports as unknown as EngineExports
     this.memory = this.x.memory
-    this.moduleHash = bytesToHex(keccak(wasm))
+    this.moduleRoot = moduleRootOf(wasm)
     this.resultPtr = this.x.RESULT_PTR.value as number
     this.outboxRootPtr = this.x.OUTBOX_ROOT_PTR.value as number
     this.withdrawalLogPtr = this.x.WITHDRAWAL_LOG_PTR.value as number

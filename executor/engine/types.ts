@@ -72,8 +72,8 @@ export interface Engine {
   globals(): { type: 'i32' | 'i64'; value: bigint }[]
   /** The 32 bytes at OUTBOX_ROOT_PTR. */
   outboxRoot(): Hex
-  /** keccak256 of the wasm module bytes (the v0 moduleRoot). */
-  readonly moduleHash: Hex
+  /** The VM's commitment to the module (executor/vm/module.ts; docs/protocol.md §9). */
+  readonly moduleRoot: Hex
 
   // Read-only queries. They never change the state root.
   nonce(account: Address): bigint

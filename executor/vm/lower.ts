@@ -316,7 +316,8 @@ export function lowerFunction(ctx: LowerContext, funcIndex: number): LoweredFunc
         pop(I32)
         popVals(ft.params)
         pushVals(ft.results)
-        if (live()) emit(Op.CALL_INDIRECT, ctx.typeSig[ti]!, 0)
+        // b = the signature's parameter count: a proof reveals that many arguments, as for CALL
+        if (live()) emit(Op.CALL_INDIRECT, ctx.typeSig[ti]!, ft.params.length)
         break
       }
       case 0x1a: // drop

@@ -13,6 +13,7 @@ import { keccak, keccak2 } from './keccak.js'
 import type { Machine } from './machine.js'
 import { Status } from './machine.js'
 import { MemoryMerkleTree } from './memoryTree.js'
+import { exportedConst } from './module.js'
 import { merkleRoot } from './merkle.js'
 import { globalsHash, machineRoot, stateRoot } from './stateRoot.js'
 import type { Program } from './program.js'
@@ -34,14 +35,6 @@ export function memoryTree(m: Machine): MemoryMerkleTree {
 export function memoryRoot(m: Machine): { root: Uint8Array; pages: number } {
   const t = memoryTree(m)
   return { root: t.root(), pages: t.memoryPages }
-}
-
-/** Value of an exported immutable i32 global (e.g. OUTBOX_ROOT_PTR). */
-export function exportedConst(p: Program, name: string): number {
-  const e = p.exports.get(name)
-  const g = e?.kind === 'global' ? p.module.globals[e.index] : undefined
-  if (!g || g.mutable || g.init?.kind !== 'i32') throw new Error(`the module exports no immutable i32 global ${name}`)
-  return g.init.value >>> 0
 }
 
 const u64be = (lo: number, hi: number, out: Uint8Array, at: number) => {
@@ -138,7 +131,7 @@ export function machineParts(m: Machine): MachineParts {
     globalsHash: globalsHash(m.globalValues()),
     memoryRoot: mem.root,
     memoryPages: mem.pages,
-    moduleRoot: p.moduleHash,
+    moduleRoot: p.moduleRoot,
     codeRoot: p.codeRoot(),
     inboxPosition: m.inboxPosition,
   }
@@ -172,7 +165,7 @@ export function quiescentStateRoot(m: Machine): Hex {
   const mem = memoryRoot(m)
   const outPtr = exportedConst(p, 'OUTBOX_ROOT_PTR')
   return stateRoot({
-    moduleRoot: bytesToHex(p.moduleHash),
+    moduleRoot: bytesToHex(p.moduleRoot),
     machineRoot: machineRoot(globalsHash(m.globalValues()), mem.root, mem.pages),
     inboxPosition: m.inboxPosition,
     outboxRoot: bytesToHex(m.memory.u8.slice(outPtr, outPtr + 32)),
@@ -185,7 +178,7 @@ export function machineHash(m: Machine): Hex {
   if (m.status === Status.Errored) {
     const buf = new Uint8Array(1 + 32 + 32 + 8)
     buf[0] = Status.Errored
-    buf.set(m.program.moduleHash, 1)
+    buf.set(m.program.moduleRoot, 1)
     buf.set(m.program.codeRoot(), 33)
     new DataView(buf.buffer).setBigUint64(65, m.inboxPosition)
     return bytesToHex(keccak(buf))

@@ -88,6 +88,11 @@ const NAMES: Record<number, string> = {
   bin.forEach((n, i) => { NAMES[0x6a + i] = `i32.${n}`; NAMES[0x7c + i] = `i64.${n}` })
 })()
 
+/** Every opcode the lowering can emit. */
+export function allOpcodes(): number[] {
+  return Object.keys(NAMES).map(Number).sort((x, y) => x - y)
+}
+
 export function opName(op: number): string {
   return NAMES[op] ?? `op 0x${op.toString(16)}`
 }

@@ -11,6 +11,7 @@ import {
   type ConstExpr, type FuncType, I32, type Limits, type ValType, type WasmModule, VmLoadError, decodeModule, invalid, valTypeName,
 } from './wasm/decoder.js'
 import { merkleRoot } from './merkle.js'
+import { moduleConstants, moduleRoot } from './module.js'
 
 /** The VM's deterministic limits (docs/vm.md). Passing one is a trap. */
 export const LIMITS = {
@@ -35,8 +36,8 @@ export interface ImportSpec {
 
 export interface Program {
   module: WasmModule
-  /** keccak256 of the module bytes (docs/protocol.md §9 moduleRoot). */
-  moduleHash: Uint8Array
+  /** The module commitment (module.ts): docs/protocol.md §9's moduleRoot. Computed on first use. */
+  readonly moduleRoot: Uint8Array
   op: Uint16Array
   a: Int32Array
   b: Int32Array
@@ -233,7 +234,10 @@ export function loadProgram(wasm: Uint8Array, imports: ImportSpec): Program {
 
   const program: Program = {
     module: m,
-    moduleHash: keccak(wasm),
+    get moduleRoot() {
+      if (!cachedModuleRoot) cachedModuleRoot = moduleRoot(moduleConstants(program))
+      return cachedModuleRoot
+    },
     op: Uint16Array.from(ops),
     a: Int32Array.from(as),
     b: Int32Array.from(bs),
@@ -246,6 +250,7 @@ export function loadProgram(wasm: Uint8Array, imports: ImportSpec): Program {
     },
   }
   let cachedRoot: Uint8Array | undefined
+  let cachedModuleRoot: Uint8Array | undefined
   return program
 }
 

@@ -34,7 +34,8 @@ import { KECCAK_MAX_LEN, MEMORY_TREE_DEPTH } from '../../sdk/protocol.js'
 import { ENGINE_IMPORTS, HostId } from './host.js'
 import { keccak, keccak2 } from './keccak.js'
 import { Status, type Machine } from './machine.js'
-import { activeFrames, exportedConst, machineParts, memoryTree } from './machineHash.js'
+import { activeFrames, machineParts, memoryTree } from './machineHash.js'
+import { exportedConst, tableLeaf, tableProof } from './module.js'
 import { merkleProof, merkleRoot } from './merkle.js'
 import { encodeInstruction, Op, opName } from './opcodes.js'
 import { functionRoot, instructionLeaf, type Program } from './program.js'
@@ -116,7 +117,8 @@ function valuesNeeded(op: number, b: number): number {
   if (op === Op.CALL_HOST) return HOST_PARAMS[b] ?? 0
   if (op === Op.SELECT) return 3
   if (op === Op.DROP || op === Op.LOCAL_SET || op === Op.LOCAL_TEE || op === Op.GLOBAL_SET || op === Op.MEMORY_GROW) return 1
-  if (op === Op.BR_TABLE || op === Op.JUMP_IF_ZERO || op === Op.JUMP_IF || op === Op.CALL_INDIRECT) return 1
+  if (op === Op.CALL_INDIRECT) return 1 + (b >>> 0) // the table index, then the callee's arguments
+  if (op === Op.BR_TABLE || op === Op.JUMP_IF_ZERO || op === Op.JUMP_IF) return 1
   if (op >= 0x28 && op <= 0x35) return 1
   if (op >= 0x36 && op <= 0x3e) return 2
   if (op === 0x45 || op === 0x50 || (op >= 0x67 && op <= 0x69) || (op >= 0x79 && op <= 0x7b) || op === 0xa7 || op === 0xac || op === 0xad || (op >= 0xc0 && op <= 0xc4)) return 1
@@ -212,14 +214,14 @@ function writeHostWitness(w: Writer, m: Machine, id: number, operand: (i: number
 
 /**
  * The proof of the machine's next step from its current state (the machine is not changed).
- * Throws for a step the Solidity prover does not support yet (see docs/vm.md).
+ * Throws for a step the Solidity prover does not support (see `provable`).
  */
 export function proveStep(m: Machine): Uint8Array {
   const p = m.program
   const w = new Writer()
   w.u8(m.status)
   if (m.status === Status.Errored) {
-    w.bytes(p.moduleHash)
+    w.bytes(p.moduleRoot)
     w.bytes(p.codeRoot())
     w.u64(m.inboxPosition)
     return w.done()
@@ -364,8 +366,14 @@ export function proveStep(m: Machine): Uint8Array {
     for (const s of leaf.siblings) w.bytes(s)
   } else if (op === Op.CALL_HOST && hostProvable(m, ib)) {
     writeHostWitness(w, m, ib, operand)
+  } else if (op === Op.CALL_INDIRECT && indirectProvable(m)) {
+    const x = Number(operand(0) & 0xffffffffn)
+    if (x < p.table.length) {
+      w.bytes(tableLeaf(p, x))
+      for (const s of tableProof(p, x)) w.bytes(s)
+    }
   } else if (op === Op.CALL_INDIRECT || op === Op.CALL_HOST) {
-    throw new Error(`no one-step proof for ${opName(op)} yet (docs/vm.md "One-step proofs")`)
+    throw new Error(`no one-step proof for ${opName(op)} to a host function outside the engine's list (docs/vm.md "One-step proofs")`)
   }
   return w.done()
 }
@@ -378,10 +386,22 @@ export function proveStepAt(trace: Trace, k: number): Uint8Array {
 /** Alias of proveStep. */
 export const prove = proveStep
 
-/** Whether the L1 prover supports the machine's next step (call_indirect is not yet proven). */
+/**
+ * Whether a call_indirect at the machine's pc can be proven: every outcome can except a successful
+ * call of an imported host function (OneStepProver0 refuses it: no engine module does it).
+ */
+function indirectProvable(m: Machine): boolean {
+  const p = m.program
+  const x = m.lo[m.sp - 1]! >>> 0
+  const f = x < p.table.length ? p.table[x]! : -1
+  return f < 0 || p.funcSig[f] !== p.a[m.pc] || p.funcHost[f]! < 0
+}
+
+/** Whether the L1 prover supports the machine's next step. */
 export function provable(m: Machine): boolean {
   if (m.status !== Status.Running) return true
   const op = m.program.op[m.pc]!
-  return !(op === Op.CALL_INDIRECT || (op === Op.CALL_HOST && !hostProvable(m, m.program.b[m.pc]!)))
+  if (op === Op.CALL_INDIRECT) return indirectProvable(m)
+  return !(op === Op.CALL_HOST && !hostProvable(m, m.program.b[m.pc]!))
 }
 

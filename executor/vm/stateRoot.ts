@@ -53,7 +53,7 @@ export interface MerkleizableEngine {
   readonly memory: WebAssembly.Memory
   globals(): GlobalValue[]
   outboxRoot(): Hex
-  readonly moduleHash: Hex
+  readonly moduleRoot: Hex
 }
 
 /**
@@ -70,7 +70,7 @@ export class StateRootTracker {
   compute(inboxPosition: bigint): StateRootParts & { stateRoot: Hex } {
     this.tree.update()
     const parts: StateRootParts = {
-      moduleRoot: this.engine.moduleHash,
+      moduleRoot: this.engine.moduleRoot,
       machineRoot: machineRoot(globalsHash(this.engine.globals()), this.tree.root(), this.tree.memoryPages),
       inboxPosition,
       outboxRoot: this.engine.outboxRoot(),

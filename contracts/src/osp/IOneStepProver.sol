@@ -4,8 +4,9 @@ pragma solidity ^0.8.28;
 import {Machine} from "./state/Machine.sol";
 import {Instructions} from "./state/Instructions.sol";
 
-/// @notice What a one-step proof needs besides the machine: module constants the Rollup binds to
-///         the module root (docs/vm.md "One-step proofs").
+/// @notice What a one-step proof needs besides the machine: the module constants, which must hash
+///         to the machine's moduleRoot (Module.sol; docs/vm.md "Module root"), and where the
+///         assertion's batches end and live (set by the dispute game from the Rollup).
 struct ExecutionContext {
     /// inbox positions below this have a batch: a Ready machine at batchLimit steps to itself
     uint64 batchLimit;
@@ -17,6 +18,10 @@ struct ExecutionContext {
     uint32 maxMemoryPages;
     /// the code root a Ready machine enters with
     bytes32 codeRoot;
+    /// merkleRoot of the function table's leaves (Module.tableLeaf), zero for no table
+    bytes32 tableRoot;
+    /// entries in the function table
+    uint32 tableSize;
     /// the SequencerInbox whose accumulators inbox_read / delayed_read messages are checked against
     address sequencerInbox;
 }

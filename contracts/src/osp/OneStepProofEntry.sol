@@ -6,6 +6,7 @@ import {Machine} from "./state/Machine.sol";
 import {Instructions} from "./state/Instructions.sol";
 import {ValueStack} from "./state/ValueStack.sol";
 import {StackFrame} from "./state/StackFrame.sol";
+import {Module} from "./state/Module.sol";
 
 /// @title OneStepProofEntry
 /// @notice Checks a one-step proof (docs/vm.md "One-step proofs"): recomputes the machine hash
@@ -23,7 +24,9 @@ contract OneStepProofEntry {
 
     /// @notice The proof's machine does not hash to the hash before the step.
     error MachineHashMismatch(bytes32 computed, bytes32 expected);
-    /// @notice A step that no prover supports yet (call_indirect, unknown host ids).
+    /// @notice The machine runs other code than the module's.
+    error CodeRootMismatch(bytes32 machine, bytes32 module);
+    /// @notice A step no prover supports (a host id outside the engine's list).
     error UnsupportedStep(uint16 op, uint32 b);
 
     constructor(IOneStepProver prover0_, IOneStepProver proverMath_, IOneStepProver proverMemory_, IOneStepProver proverHostIo_) {
@@ -34,8 +37,8 @@ contract OneStepProofEntry {
     }
 
     /// @notice The machine hash after one step from `beforeHash`.
-    /// @param ctx module constants bound by the Rollup (entry function, outbox pointer, memory limit,
-    ///        code root) and the number of batches the machine may enter
+    /// @param ctx the module constants (they must hash to the machine's moduleRoot: Module.check)
+    ///        and the assertion's batch limit and inbox
     /// @param beforeHash the machine hash both parties agree on
     /// @param proof executor/vm/proof.ts proveStep's output for that machine
     /// @return afterHash the machine hash after the step (the same hash for a stopped machine)
@@ -50,8 +53,12 @@ contract OneStepProofEntry {
         if (m.status == Machine.ERRORED || m.status == Machine.FINISHED) return beforeHash;
         if (m.status == Machine.READY) {
             if (m.inboxPosition >= ctx.batchLimit) return beforeHash;
+            Module.check(ctx, m.moduleRoot);
             return enterBatch(ctx, m);
         }
+        Module.check(ctx, m.moduleRoot);
+        // a running machine's code root came from ctx.codeRoot when it entered the batch
+        if (m.codeRoot != ctx.codeRoot) revert CodeRootMismatch(m.codeRoot, ctx.codeRoot);
         Instructions.Instruction memory inst;
         (inst, o) = Instructions.parseAndProve(proof, o, m.func, m.offset, m.codeRoot);
         m.offset += 1;
@@ -63,7 +70,7 @@ contract OneStepProofEntry {
             prover = proverMemory;
         } else if (op == Instructions.CALL_HOST && inst.b < 4) {
             prover = proverHostIo;
-        } else if (op == Instructions.CALL_INDIRECT || (op == Instructions.CALL_HOST && inst.b != 4)) {
+        } else if (op == Instructions.CALL_HOST && inst.b != 4) {
             revert UnsupportedStep(op, inst.b);
         } else {
             prover = prover0;

@@ -9,9 +9,10 @@ import {StackFrame} from "./state/StackFrame.sol";
 import {MerkleProof} from "./state/MerkleProof.sol";
 import {ModuleMemory} from "./state/ModuleMemory.sol";
 import {ProofReader} from "./state/ProofReader.sol";
+import {Module} from "./state/Module.sol";
 
 /// @title OneStepProver0
-/// @notice Control flow, calls and returns, ENTER, locals, globals, constants, drop/select,
+/// @notice Control flow, calls (direct and through the table) and returns, ENTER, locals, globals, constants, drop/select,
 ///         unreachable and the abort host call (executor/vm/interpreter.ts).
 contract OneStepProver0 is IOneStepProver {
     using ValueStack for ValueStack.Stack;
@@ -31,6 +32,10 @@ contract OneStepProver0 is IOneStepProver {
     error IndexOutOfRange();
     /// @notice The frame stack is inconsistent with a RETURN of the bottom frame.
     error BadFrameStack();
+    /// @notice call_indirect to an imported host function: no engine module does it, and the host
+    ///         provers take their arguments from a CALL_HOST instruction (executor/vm/proof.ts
+    ///         `provable` is false for it, so an honest party never needs this step).
+    error IndirectHostCall(uint32 func);
 
     /// @inheritdoc IOneStepProver
     function executeOneStep(
@@ -52,7 +57,9 @@ contract OneStepProver0 is IOneStepProver {
         } else if (op == Instructions.RETURN) {
             doReturn(ctx, m, inst, w);
         } else if (op == Instructions.CALL) {
-            doCall(m, inst);
+            doCall(m, inst.a, inst.b);
+        } else if (op == Instructions.CALL_INDIRECT) {
+            callIndirect(ctx, m, inst, w);
         } else if (op == Instructions.DROP) {
             m.values.pop();
         } else if (op == Instructions.SELECT) {
@@ -94,22 +101,38 @@ contract OneStepProver0 is IOneStepProver {
         m.offset = inst.a;
     }
 
-    function doCall(Machine.State memory m, Instructions.Instruction calldata inst) internal pure {
+    /// @dev `params` arguments move from the operands into the new frame's locals.
+    function doCall(Machine.State memory m, uint32 func, uint256 params) internal pure {
         if (m.frames.count >= CALL_DEPTH) return Machine.trap(m);
-        uint256 n = inst.b;
+        uint256 n = params;
         bytes32[] memory leaves = new bytes32[](n);
         for (uint256 i = n; i > 0; i--) leaves[i - 1] = bytes32(uint256(m.values.pop()));
         m.frames.push(
             StackFrame.Frame({
-                func: inst.a,
+                func: func,
                 retFunc: m.func,
                 retOffset: m.offset,
                 localsCount: uint32(n),
                 localsRoot: MerkleProof.rootOfLeaves(leaves)
             })
         );
-        m.func = inst.a;
+        m.func = func;
         m.offset = 0;
+    }
+
+    /// @dev The traps and their order follow interpreter.ts: index past the table, empty entry,
+    ///      signature mismatch. The witness is the entry's leaf and path unless the index is past
+    ///      the table. The lowering puts the signature's parameter count in `b`.
+    function callIndirect(ExecutionContext calldata ctx, Machine.State memory m, Instructions.Instruction calldata inst, bytes calldata w)
+        internal
+        pure
+    {
+        uint256 x = uint32(m.values.pop());
+        if (x >= ctx.tableSize) return Machine.trap(m);
+        (Module.TableEntry memory e,) = Module.proveEntry(ctx, w, 0, x);
+        if (e.kind == Module.ENTRY_UNINITIALIZED || e.sig != inst.a) return Machine.trap(m);
+        if (e.kind != Module.ENTRY_FUNCTION) revert IndirectHostCall(e.func);
+        doCall(m, e.func, inst.b);
     }
 
     function doReturn(ExecutionContext calldata ctx, Machine.State memory m, Instructions.Instruction calldata inst, bytes calldata w)
