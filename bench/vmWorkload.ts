@@ -21,14 +21,14 @@ import { StateRootTracker } from '../executor/vm/stateRoot.js'
 import { type Workload, buildSignedWorkload, buildUnsignedWorkload } from './workload.js'
 
 /** The engine's host functions with a given signature recovery (the bench passes an uncached one). */
-export function hostsWithEcrecover(recover: (digest: Uint8Array, vrs: Uint8Array) => Uint8Array | undefined): HostFn[] {
+export function hostsWithEcrecover(recover: Recover): HostFn[] {
   const hosts = [...ENGINE_HOSTS]
   hosts[HostId.ECRECOVER] = ecrecoverHostWith(recover)
   return hosts
 }
 
 /** A fresh NativeEngine at inbox position 1 (genesis and setup run). */
-export async function nativeAtStart(w: Workload, wasm: Uint8Array, recover = ecrecoverUncached): Promise<NativeEngine> {
+export async function nativeAtStart(w: Workload, wasm: Uint8Array, recover: Recover = ecrecoverUncached): Promise<NativeEngine> {
   const e = await NativeEngine.load({ delayed: (i) => w.delayed[Number(i)]!, wasm, ecrecover: recover })
   e.init(w.genesis)
   e.runBatch(w.setup)
@@ -46,13 +46,16 @@ export function vmFrom(program: Program, native: NativeEngine, w: Workload, host
 
 export interface RunComparison { steps: number; vmMs: number; nativeMs: number; stateRoot: Hex }
 
+type Recover = (digest: Uint8Array, vrs: Uint8Array) => Uint8Array | undefined
+
 /**
- * Runs every batch of `w` on the VM and on a fresh NativeEngine from the same state (recovery
- * uncached on both); throws unless the memories and the state roots are equal afterwards.
+ * Runs every batch of `w` on the VM and on a fresh NativeEngine from the same state, with the same
+ * signature recovery on both (uncached unless `recover` says otherwise); throws unless the memories
+ * and the state roots are equal afterwards.
  */
-export async function compareRun(program: Program, wasm: Uint8Array, w: Workload): Promise<RunComparison> {
-  const native = await nativeAtStart(w, wasm)
-  const vm = vmFrom(program, native, w)
+export async function compareRun(program: Program, wasm: Uint8Array, w: Workload, recover: Recover = ecrecoverUncached): Promise<RunComparison> {
+  const native = await nativeAtStart(w, wasm, recover)
+  const vm = vmFrom(program, native, w, hostsWithEcrecover(recover))
   let steps = 0
   let t0 = performance.now()
   for (let b = 0; b < w.batches.length; b++) steps += runBatchVm(vm)

@@ -32,6 +32,21 @@ export function ecrecover(digest: Uint8Array, vrs: Uint8Array): Uint8Array | und
   return signer?.slice()
 }
 
+/**
+ * A recovery function with its own unbounded memo, for one trace or workload: a dispute re-executes
+ * the same batches from checkpoints many times, and the shared memo above (sized for the
+ * sequencer's in-flight items) would evict a large batch's signatures before the next replay.
+ */
+export function recoveryCache(): (digest: Uint8Array, vrs: Uint8Array) => Uint8Array | undefined {
+  const cache = new Map<string, Uint8Array | undefined>()
+  return (digest, vrs) => {
+    if (digest.length !== 32 || vrs.length !== 65) return undefined
+    const key = Buffer.from(digest.buffer, digest.byteOffset, 32).toString('latin1') + Buffer.from(vrs.buffer, vrs.byteOffset, 65).toString('latin1')
+    if (!cache.has(key)) cache.set(key, ecrecoverUncached(digest, vrs))
+    return cache.get(key)?.slice()
+  }
+}
+
 /** ecrecover without the memo: what benchmarks of raw recovery must call. */
 export function ecrecoverUncached(digest: Uint8Array, vrs: Uint8Array): Uint8Array | undefined {
   if (digest.length !== 32 || vrs.length !== 65) return undefined
