@@ -1,6 +1,6 @@
 import { expect } from 'chai'
 import { keccak256, concat, encodePacked, bytesToHex, type Hex } from 'viem'
-import { MemoryMerkleTree, rootFromProof, zeroHashes } from '../executor/vm/memoryTree.js'
+import { MemoryMerkleTree, rootFromProof, zeroHashes } from '../executor/vm/moduleMemory.js'
 import { globalsHash, machineRoot, stateRoot } from '../executor/vm/stateRoot.js'
 import { MEMORY_TREE_DEPTH } from '../sdk/protocol.js'
 

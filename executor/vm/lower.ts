@@ -14,7 +14,7 @@
 import {
   type FuncType, I32, I64, Reader, type ValType, type WasmModule, VmLoadError, floatOpName, invalid, malformed, readValType, rejectPrefixed,
 } from './wasm/decoder.js'
-import { Op } from './opcodes.js'
+import { Op } from './instructions.js'
 
 /** What lowering needs to know about the module beyond the body. */
 export interface LowerContext {

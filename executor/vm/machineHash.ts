@@ -9,12 +9,14 @@
  *   whatever the trapping instruction half did is not part of the state.
  */
 import { type Hex, bytesToHex } from 'viem'
-import { keccak, keccak2 } from './keccak.js'
+import { keccak } from './keccak.js'
 import type { Machine } from './machine.js'
 import { Status } from './machine.js'
-import { MemoryMerkleTree } from './memoryTree.js'
+import { MemoryMerkleTree } from './moduleMemory.js'
 import { exportedConst } from './module.js'
-import { merkleRoot } from './merkle.js'
+import { merkleRoot } from './merkleProof.js'
+import { EMPTY_FRAME_STACK_HASH, type Frame, localLeaf, pushFrame } from './stackFrame.js'
+import { EMPTY_STACK_HASH, pushValue } from './valueStack.js'
 import { globalsHash, machineRoot, stateRoot } from './stateRoot.js'
 import type { Program } from './program.js'
 import type { VmMemory } from './machine.js'
@@ -37,12 +39,6 @@ export function memoryRoot(m: Machine): { root: Uint8Array; pages: number } {
   return { root: t.root(), pages: t.memoryPages }
 }
 
-const u64be = (lo: number, hi: number, out: Uint8Array, at: number) => {
-  const dv = new DataView(out.buffer, out.byteOffset)
-  dv.setUint32(at, hi >>> 0)
-  dv.setUint32(at + 4, lo >>> 0)
-}
-
 /** The parts of a non-quiescent machine (exposed for proofs and debugging). */
 export interface MachineParts {
   status: number
@@ -62,10 +58,13 @@ export interface MachineParts {
   inboxPosition: bigint
 }
 
+/** A frame as the machine holds it: where its locals start on the physical stack. */
+export interface ActiveFrame { func: number; fp: number; nLocals: number; retFunc: number; retOffset: number }
+
 /** Active frames from the bottom: function, fp, locals count, return pc. */
-export function activeFrames(m: Machine) {
+export function activeFrames(m: Machine): ActiveFrame[] {
   const p = m.program
-  const out: { func: number; fp: number; nLocals: number; retFunc: number; retOffset: number }[] = []
+  const out: ActiveFrame[] = []
   for (let k = 0; k < m.frames; k++) {
     const top = k + 1 === m.frames
     const func = top ? m.func : m.frFunc[k + 1]!
@@ -80,43 +79,32 @@ export function activeFrames(m: Machine) {
   return out
 }
 
-const ZERO32: Uint8Array = new Uint8Array(32)
+/** Physical stack slots of the hashed value stack (every frame's operands, above its locals), bottom first. */
+export function operandSlots(m: Machine, frames: readonly ActiveFrame[]): number[] {
+  const out: number[] = []
+  if (frames.length === 0) for (let i = 0; i < m.sp; i++) out.push(i)
+  frames.forEach((f, k) => {
+    const end = k + 1 < frames.length ? frames[k + 1]!.fp : m.sp
+    for (let i = f.fp + f.nLocals; i < end; i++) out.push(i)
+  })
+  return out
+}
+
+/** A frame's hashed record (stackFrame.ts) and its locals' leaves. */
+export function frameRecord(m: Machine, f: ActiveFrame): { frame: Frame; leaves: Uint8Array[] } {
+  const leaves: Uint8Array[] = []
+  for (let i = 0; i < f.nLocals; i++) leaves.push(localLeaf(m.lo[f.fp + i]!, m.hi[f.fp + i]!))
+  return { frame: { func: f.func, retFunc: f.retFunc, retOffset: f.retOffset, localsCount: f.nLocals, localsRoot: merkleRoot(leaves) }, leaves }
+}
 
 export function machineParts(m: Machine): MachineParts {
   const p = m.program
   const frames = activeFrames(m)
-  // value stack: the operands of every frame (its slots above its locals), bottom first
-  let vh: Uint8Array = ZERO32
-  let vsize = 0
-  const slot = new Uint8Array(8)
-  const pushValue = (i: number) => {
-    u64be(m.lo[i]!, m.hi[i]!, slot, 0)
-    vh = keccak2(slot, vh)
-    vsize++
-  }
-  if (frames.length === 0) for (let i = 0; i < m.sp; i++) pushValue(i)
-  frames.forEach((f, k) => {
-    const end = k + 1 < frames.length ? frames[k + 1]!.fp : m.sp
-    for (let i = f.fp + f.nLocals; i < end; i++) pushValue(i)
-  })
-  // frame stack: keccak(func u32 ‖ returnFunc u32 ‖ returnOffset u32 ‖ localsCount u32 ‖ localsRoot)
-  let fh: Uint8Array = ZERO32
-  const rec = new Uint8Array(48)
-  const rdv = new DataView(rec.buffer)
-  for (const f of frames) {
-    const leaves: Uint8Array[] = []
-    for (let i = 0; i < f.nLocals; i++) {
-      const leaf = new Uint8Array(32)
-      u64be(m.lo[f.fp + i]!, m.hi[f.fp + i]!, leaf, 24)
-      leaves.push(leaf)
-    }
-    rdv.setUint32(0, f.func >>> 0)
-    rdv.setUint32(4, f.retFunc >>> 0)
-    rdv.setUint32(8, f.retOffset >>> 0)
-    rdv.setUint32(12, f.nLocals)
-    rec.set(merkleRoot(leaves), 16)
-    fh = keccak2(keccak(rec), fh)
-  }
+  const slots = operandSlots(m, frames)
+  let vh = EMPTY_STACK_HASH
+  for (const i of slots) vh = pushValue(vh, m.lo[i]!, m.hi[i]!)
+  let fh = EMPTY_FRAME_STACK_HASH
+  for (const f of frames) fh = pushFrame(fh, frameRecord(m, f).frame)
   const mem = memoryRoot(m)
   const running = m.status === Status.Running
   return {
@@ -124,7 +112,7 @@ export function machineParts(m: Machine): MachineParts {
     func: running ? m.func : 0xffffffff,
     offset: running ? m.pc - p.funcStart[m.func]! : 0xffffffff,
     valueStackHash: vh,
-    valueStackSize: vsize,
+    valueStackSize: slots.length,
     frameStackHash: fh,
     frameCount: frames.length,
     localsTotal: frames.reduce((t, f) => t + f.nLocals, 0),

@@ -9,7 +9,7 @@
  */
 import { bytesToHex, type Hex } from 'viem'
 import { keccak } from './keccak.js'
-import { merkleProof, merkleRoot } from './merkle.js'
+import { merkleProof, merkleRoot } from './merkleProof.js'
 import type { Program } from './program.js'
 
 /** The module constants of an ExecutionContext (IOneStepProver.sol), as viem passes them. */

@@ -6,11 +6,11 @@
  */
 import { keccak } from './keccak.js'
 import { lowerFunction, type LowerContext } from './lower.js'
-import { encodeInstruction, INSTRUCTION_BYTES, Op } from './opcodes.js'
+import { encodeInstruction, INSTRUCTION_BYTES, Op } from './instructions.js'
 import {
   type ConstExpr, type FuncType, I32, type Limits, type ValType, type WasmModule, VmLoadError, decodeModule, invalid, valTypeName,
 } from './wasm/decoder.js'
-import { merkleRoot } from './merkle.js'
+import { merkleRoot } from './merkleProof.js'
 import { moduleConstants, moduleRoot } from './module.js'
 
 /** The VM's deterministic limits (docs/vm.md). Passing one is a trap. */
@@ -272,7 +272,7 @@ export function functionRoot(p: Program, f: number): Uint8Array {
 
 /**
  * codeRoot = keccak256(functionCount u32 ‖ merkleRoot(functionRoot(0..n-1))); functionRoot =
- * merkleRoot(instruction leaves) (merkle.ts). The function count fixes the depth of the function
+ * merkleRoot(instruction leaves) (merkleProof.ts). The function count fixes the depth of the function
  * tree for a one-step proof (a function root and an inner node both look like a keccak output).
  */
 export function computeCodeRoot(p: Program): Uint8Array {

@@ -32,12 +32,15 @@
  */
 import { KECCAK_MAX_LEN, MEMORY_TREE_DEPTH } from '../../sdk/protocol.js'
 import { ENGINE_IMPORTS, HostId } from './host.js'
-import { keccak, keccak2 } from './keccak.js'
+import { keccak2 } from './keccak.js'
 import { Status, type Machine } from './machine.js'
-import { activeFrames, machineParts, memoryTree } from './machineHash.js'
+import { activeFrames, frameRecord, machineParts, memoryTree, operandSlots } from './machineHash.js'
+import { leavesOf, writeMultiProof } from './memoryMultiProof.js'
+import { EMPTY_FRAME_STACK_HASH, pushFrame } from './stackFrame.js'
+import { valueStackHash } from './valueStack.js'
 import { exportedConst, tableLeaf, tableProof } from './module.js'
-import { merkleProof, merkleRoot } from './merkle.js'
-import { encodeInstruction, Op, opName } from './opcodes.js'
+import { merkleProof } from './merkleProof.js'
+import { encodeInstruction, Op, opName } from './instructions.js'
 import { functionRoot, instructionLeaf, type Program } from './program.js'
 import type { Trace } from './trace.js'
 
@@ -60,16 +63,6 @@ class Writer {
 
 const ZERO32 = new Uint8Array(32)
 const slotValue = (m: Machine, i: number) => (BigInt(m.hi[i]! >>> 0) << 32n) | BigInt(m.lo[i]! >>> 0)
-const word = (v: bigint) => {
-  const w = new Uint8Array(32)
-  new DataView(w.buffer).setBigUint64(24, v)
-  return w
-}
-const u64be = (v: bigint) => {
-  const b = new Uint8Array(8)
-  new DataView(b.buffer).setBigUint64(0, v)
-  return b
-}
 
 /** Per-program caches of the code trees. */
 const codeCache = new WeakMap<Program, { funcLeaves: Map<number, Uint8Array[]>; roots: Uint8Array[] }>()
@@ -131,55 +124,8 @@ function memoryLeafProof(m: Machine, index: number): { leaf: Uint8Array; sibling
   return memoryTree(m).proof(index)
 }
 
-/** The sorted union of the leaves covering the byte ranges [addr, addr + len) (empty ranges add nothing). */
-export function leavesOf(ranges: [number, number][]): number[] {
-  const set = new Set<number>()
-  for (const [a, n] of ranges) if (n > 0) for (let x = Math.floor(a / 32); x <= Math.floor((a + n - 1) / 32); x++) set.add(x)
-  return [...set].sort((x, y) => x - y)
-}
-
 /**
- * A memory multi-proof (contracts/src/osp/state/MemoryMultiProof.sol): the leaves at `idx`
- * (ascending), then the siblings a level-by-level bottom-up pass consumes, in that order: at each
- * level, a node whose sibling is also in the list is paired with it, any other takes the next
- * sibling from the proof.
- */
-function writeMultiProof(w: Writer, m: Machine, idx: number[]) {
-  const tree = memoryTree(m)
-  const proofs = new Map<number, Uint8Array[]>()
-  const siblingsOf = (leaf: number) => {
-    let s = proofs.get(leaf)
-    if (!s) {
-      const pr = tree.proof(leaf)
-      w.bytes(pr.leaf)
-      s = pr.siblings
-      proofs.set(leaf, s)
-    }
-    return s
-  }
-  for (const x of idx) siblingsOf(x) // writes the leaves
-  let nodes = idx.map((x) => ({ x, leaf: x }))
-  for (let level = 0; level < MEMORY_TREE_DEPTH; level++) {
-    const next: typeof nodes = []
-    for (let i = 0; i < nodes.length;) {
-      const { x, leaf } = nodes[i]!
-      if ((x & 1) === 0 && i + 1 < nodes.length && nodes[i + 1]!.x === x + 1) i += 2
-      else {
-        w.bytes(siblingsOf(leaf)[level]!)
-        i += 1
-      }
-      next.push({ x: x >> 1, leaf })
-    }
-    nodes = next
-  }
-}
-
-/**
- * Whether the L1 prover handles a CALL_HOST with host id `id`: abort (id 4, OneStepProver0) always,
- * the other engine host functions (OneStepProverHostIo) when the machine runs the engine's host
- * list (other import lists, like the spec runner's, reuse the ids).
- */
-/**
+ * Whether the L1 prover handles a CALL_HOST with host id `id`: abort (id 4, OneStepProver0) always.
  * Host ids 0–3 are the engine's I/O functions only for a module linked against ENGINE_IMPORTS
  * (the spec runner's print functions reuse those ids). Which implementation serves them (e.g.
  * uncached recovery in a benchmark) does not matter: the L1 prover checks their semantics.
@@ -195,11 +141,11 @@ function writeHostWitness(w: Writer, m: Machine, id: number, operand: (i: number
   if (id === HostId.KECCAK256) {
     const ptr = u32(2), len = u32(1), out = u32(0)
     if (len > KECCAK_MAX_LEN || ptr + len > mem || out + 32 > mem) return
-    writeMultiProof(w, m, leavesOf([[ptr, len], [out, 32]]))
+    writeMultiProof(w, memoryTree(m), leavesOf([[ptr, len], [out, 32]]))
   } else if (id === HostId.ECRECOVER) {
     const hash = u32(2), sig = u32(1), out = u32(0)
     if (hash + 32 > mem || sig + 65 > mem || out + 20 > mem) return
-    writeMultiProof(w, m, leavesOf([[hash, 32], [sig, 65], [out, 20]]))
+    writeMultiProof(w, memoryTree(m), leavesOf([[hash, 32], [sig, 65], [out, 20]]))
   } else if (id === HostId.INBOX_READ || id === HostId.DELAYED_READ) {
     const delayed = id === HostId.DELAYED_READ
     const offset = u32(2), dest = u32(1), len = u32(0)
@@ -208,7 +154,7 @@ function writeHostWitness(w: Writer, m: Machine, id: number, operand: (i: number
     w.bytes(msg)
     const n = Math.max(0, Math.min(len, msg.length - offset))
     if (n === 0 || dest + n > mem) return
-    writeMultiProof(w, m, leavesOf([[dest, n]]))
+    writeMultiProof(w, memoryTree(m), leavesOf([[dest, n]]))
   }
 }
 
@@ -244,12 +190,7 @@ export function proveStep(m: Machine): Uint8Array {
 
   // --- value stack: the operands of every frame, bottom first
   const frames = activeFrames(m)
-  const values: bigint[] = []
-  if (frames.length === 0) for (let i = 0; i < m.sp; i++) values.push(slotValue(m, i))
-  frames.forEach((f, k) => {
-    const end = k + 1 < frames.length ? frames[k + 1]!.fp : m.sp
-    for (let i = f.fp + f.nLocals; i < end; i++) values.push(slotValue(m, i))
-  })
+  const values = operandSlots(m, frames).map((i) => slotValue(m, i))
   if (op === Op.RETURN) {
     const top = frames[frames.length - 1]!
     const height = m.sp - top.fp - top.nLocals
@@ -257,8 +198,7 @@ export function proveStep(m: Machine): Uint8Array {
   }
   const reveal = running ? Math.min(values.length, valuesNeeded(op, ib)) : 0
   if (reveal > 255) throw new Error(`a step that touches ${reveal} stack values cannot be proven (at most 255)`)
-  let rest: Uint8Array = ZERO32
-  for (let i = 0; i < values.length - reveal; i++) rest = keccak2(u64be(values[i]!), rest)
+  const rest = valueStackHash(values.slice(0, values.length - reveal))
   w.u32(parts.func)
   w.u32(parts.offset)
   w.u32(values.length)
@@ -267,34 +207,18 @@ export function proveStep(m: Machine): Uint8Array {
   w.bytes(rest)
 
   // --- frame stack: the top frame revealed
-  const frameRecord = (k: number) => {
-    const f = frames[k]!
-    const leaves: Uint8Array[] = []
-    for (let i = 0; i < f.nLocals; i++) leaves.push(word(slotValue(m, f.fp + i)))
-    return { func: f.func, retFunc: f.retFunc, retOffset: f.retOffset, nLocals: f.nLocals, leaves, root: merkleRoot(leaves) }
-  }
-  const frameHash = (r: ReturnType<typeof frameRecord>) => {
-    const rec = new Uint8Array(48)
-    const dv = new DataView(rec.buffer)
-    dv.setUint32(0, r.func >>> 0)
-    dv.setUint32(4, r.retFunc >>> 0)
-    dv.setUint32(8, r.retOffset >>> 0)
-    dv.setUint32(12, r.nLocals)
-    rec.set(r.root, 16)
-    return keccak(rec)
-  }
-  let fsRest: Uint8Array = ZERO32
-  for (let k = 0; k < frames.length - 1; k++) fsRest = keccak2(frameHash(frameRecord(k)), fsRest)
+  let fsRest = EMPTY_FRAME_STACK_HASH
+  for (let k = 0; k < frames.length - 1; k++) fsRest = pushFrame(fsRest, frameRecord(m, frames[k]!).frame)
   w.u32(frames.length)
   w.u32(parts.localsTotal)
-  const top = frames.length > 0 ? frameRecord(frames.length - 1) : undefined
+  const top = frames.length > 0 ? frameRecord(m, frames[frames.length - 1]!) : undefined
   w.u8(top ? 1 : 0)
   if (top) {
-    w.u32(top.func)
-    w.u32(top.retFunc)
-    w.u32(top.retOffset)
-    w.u32(top.nLocals)
-    w.bytes(top.root)
+    w.u32(top.frame.func)
+    w.u32(top.frame.retFunc)
+    w.u32(top.frame.retOffset)
+    w.u32(top.frame.localsCount)
+    w.bytes(top.frame.localsRoot)
   }
   w.bytes(top ? fsRest : ZERO32)
 
@@ -322,7 +246,7 @@ export function proveStep(m: Machine): Uint8Array {
     w.u64(slotValue(m, frames[frames.length - 1]!.fp + ia))
     for (const s of merkleProof(top!.leaves, ia)) w.bytes(s)
   } else if (op === Op.ENTER) {
-    for (let i = 0; i < top!.nLocals; i++) w.u64(slotValue(m, frames[frames.length - 1]!.fp + i))
+    for (let i = 0; i < top!.frame.localsCount; i++) w.u64(slotValue(m, frames[frames.length - 1]!.fp + i))
   } else if (op === Op.GLOBAL_GET || op === Op.GLOBAL_SET) {
     const n = p.globalTypes.length
     w.u16(n)

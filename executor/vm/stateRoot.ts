@@ -5,7 +5,7 @@
  */
 import { type Hex, bytesToHex, hexToBytes } from 'viem'
 import { keccak } from './keccak.js'
-import { MemoryMerkleTree } from './memoryTree.js'
+import { MemoryMerkleTree } from './moduleMemory.js'
 
 export interface GlobalValue { type: 'i32' | 'i64'; value: bigint }
 

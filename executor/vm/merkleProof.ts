@@ -3,7 +3,7 @@
  * they are, node = keccak256(left ‖ right), and a node without a right sibling at any level is
  * paired with 32 zero bytes. No leaves → 32 zero bytes; one leaf → that leaf. The depth is
  * ceil(log2(count)), so a proof's length tells the verifier the depth.
- * (The memory tree, with its fixed depth, lives in memoryTree.ts.)
+ * (The memory tree, with its fixed depth, lives in moduleMemory.ts.)
  */
 import { keccak2 } from './keccak.js'
 
