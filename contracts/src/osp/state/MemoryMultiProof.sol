@@ -158,24 +158,28 @@ library MemoryMultiProof {
             let runs := mload(add(im, 0x60))
             let firstRun := add(im, 0x80)
             let lastRun := add(firstRun, shl(6, runs))
-            for { let level := 0 } lt(level, 23) { level := add(level, 1) } {
+            let level := 0
+            for {} lt(level, 23) { level := add(level, 1) } {
+                // one node left: its path to the root is walked below, without the run bookkeeping
+                if and(eq(lastRun, add(firstRun, 0x40)), eq(mload(firstRun), mload(add(firstRun, 0x20)))) { break }
                 let rd := O
                 let wr := O
                 for { let run := firstRun } lt(run, lastRun) { run := add(run, 0x40) } {
                     let f := mload(run)
                     let l := mload(add(run, 0x20))
-                    let runEnd := add(rd, shl(5, add(sub(l, f), 1)))
-                    if and(f, 1) {
-                        // left edge: the sibling is the left half
-                        mstore(0x00, calldataload(cur))
+                    switch eq(f, l)
+                    case 1 {
+                        // a single node: the sibling is the other half
+                        let odd := shl(5, and(f, 1))
+                        mstore(xor(odd, 0x20), calldataload(cur))
                         cur := add(cur, 32)
                         let ov := mload(rd)
-                        mstore(0x20, ov)
+                        mstore(odd, ov)
                         let h := keccak256(0x00, 0x40)
                         let nv := mload(add(rd, D))
                         let hn := h
                         if xor(nv, ov) {
-                            mstore(0x20, nv)
+                            mstore(odd, nv)
                             hn := keccak256(0x00, 0x40)
                         }
                         mstore(wr, h)
@@ -183,35 +187,56 @@ library MemoryMultiProof {
                         wr := add(wr, 0x20)
                         rd := add(rd, 0x20)
                     }
-                    // pairs inside the run, hashed where they lie
-                    for { let last := sub(runEnd, 0x20) } lt(rd, last) { rd := add(rd, 0x40) } {
-                        let h := keccak256(rd, 0x40)
-                        let nrd := add(rd, D)
-                        let hn := h
-                        if or(xor(mload(nrd), mload(rd)), xor(mload(add(nrd, 0x20)), mload(add(rd, 0x20)))) {
-                            hn := keccak256(nrd, 0x40)
+                    default {
+                        let runEnd := add(rd, shl(5, add(sub(l, f), 1)))
+                        if and(f, 1) {
+                            // left edge: the sibling is the left half
+                            mstore(0x00, calldataload(cur))
+                            cur := add(cur, 32)
+                            let ov := mload(rd)
+                            mstore(0x20, ov)
+                            let h := keccak256(0x00, 0x40)
+                            let nv := mload(add(rd, D))
+                            let hn := h
+                            if xor(nv, ov) {
+                                mstore(0x20, nv)
+                                hn := keccak256(0x00, 0x40)
+                            }
+                            mstore(wr, h)
+                            mstore(add(wr, D), hn)
+                            wr := add(wr, 0x20)
+                            rd := add(rd, 0x20)
                         }
-                        mstore(wr, h)
-                        mstore(add(wr, D), hn)
-                        wr := add(wr, 0x20)
-                    }
-                    if lt(rd, runEnd) {
-                        // right edge (an even index): the sibling is the right half
-                        mstore(0x20, calldataload(cur))
-                        cur := add(cur, 32)
-                        let ov := mload(rd)
-                        mstore(0x00, ov)
-                        let h := keccak256(0x00, 0x40)
-                        let nv := mload(add(rd, D))
-                        let hn := h
-                        if xor(nv, ov) {
-                            mstore(0x00, nv)
-                            hn := keccak256(0x00, 0x40)
+                        // pairs inside the run, hashed where they lie
+                        for { let last := sub(runEnd, 0x20) } lt(rd, last) { rd := add(rd, 0x40) } {
+                            let h := keccak256(rd, 0x40)
+                            let nrd := add(rd, D)
+                            let hn := h
+                            if or(xor(mload(nrd), mload(rd)), xor(mload(add(nrd, 0x20)), mload(add(rd, 0x20)))) {
+                                hn := keccak256(nrd, 0x40)
+                            }
+                            mstore(wr, h)
+                            mstore(add(wr, D), hn)
+                            wr := add(wr, 0x20)
                         }
-                        mstore(wr, h)
-                        mstore(add(wr, D), hn)
-                        wr := add(wr, 0x20)
-                        rd := runEnd
+                        if lt(rd, runEnd) {
+                            // right edge (an even index): the sibling is the right half
+                            mstore(0x20, calldataload(cur))
+                            cur := add(cur, 32)
+                            let ov := mload(rd)
+                            mstore(0x00, ov)
+                            let h := keccak256(0x00, 0x40)
+                            let nv := mload(add(rd, D))
+                            let hn := h
+                            if xor(nv, ov) {
+                                mstore(0x00, nv)
+                                hn := keccak256(0x00, 0x40)
+                            }
+                            mstore(wr, h)
+                            mstore(add(wr, D), hn)
+                            wr := add(wr, 0x20)
+                            rd := runEnd
+                        }
                     }
                     mstore(run, shr(1, f))
                     mstore(add(run, 0x20), shr(1, l))
@@ -229,8 +254,27 @@ library MemoryMultiProof {
                 }
                 lastRun := add(out, 0x40)
             }
-            oldRoot := mload(O)
-            newRoot := mload(add(O, D))
+            // the first node (after 23 levels, the root; earlier, the only node left) up the remaining levels
+            let x := mload(firstRun)
+            let h := mload(O)
+            let hn := mload(add(O, D))
+            for {} lt(level, 23) { level := add(level, 1) } {
+                let odd := shl(5, and(x, 1))
+                mstore(xor(odd, 0x20), calldataload(cur))
+                cur := add(cur, 32)
+                mstore(odd, h)
+                let parent := keccak256(0x00, 0x40)
+                switch xor(hn, h)
+                case 0 { hn := parent }
+                default {
+                    mstore(odd, hn)
+                    hn := keccak256(0x00, 0x40)
+                }
+                h := parent
+                x := shr(1, x)
+            }
+            oldRoot := h
+            newRoot := hn
             o := sub(cur, p.offset)
         }
         if (o > p.length) revert MissingSibling(p.length);
