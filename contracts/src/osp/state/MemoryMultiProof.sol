@@ -23,8 +23,9 @@ library MemoryMultiProof {
 
     /// @notice The proven leaves: at most three maximal runs of consecutive leaf indices, ascending
     ///         and neither overlapping nor adjacent, whose leaves are stored one after the other.
-    /// @dev update() indexes the runs as words at 0x80 + 0x40 × r (first) and 0xa0 + 0x40 × r (last):
-    ///      the field order is part of the layout.
+    /// @dev open(), ptr() and update() address run r's first and last leaf as the words at
+    ///      0x80 + 0x40 × r and 0xa0 + 0x40 × r of the struct: the field order is part of the layout.
+    ///      update() consumes the image (it rewrites the runs, `data` and `old` level by level).
     struct Image {
         /// memory address of the leaves as the step reads and writes them, 32 bytes each
         uint256 data;
@@ -158,6 +159,7 @@ library MemoryMultiProof {
             let runs := mload(add(im, 0x60))
             let firstRun := add(im, 0x80)
             let lastRun := add(firstRun, shl(6, runs))
+            // 23 levels: ModuleMemory.DEPTH
             let level := 0
             for {} lt(level, 23) { level := add(level, 1) } {
                 // one node left: its path to the root is walked below, without the run bookkeeping
