@@ -62,7 +62,7 @@ const ZERO_ADDRESS: Address = '0x0000000000000000000000000000000000000000'
 const HOST_NAMES = ['inbox_read', 'delayed_read', 'keccak256', 'ecrecover', 'abort']
 /** Host reads carry whole messages: exempt from the 4 KB / 150k gas limits, reported only. */
 const EXEMPT = new Set(['host inbox_read', 'host delayed_read'])
-/** keccak256 over up to 1 KB (hand-built module): reported, calldata within 4 KB, gas over the 150k target (docs/vm.md). */
+/** keccak256 over up to 1 KB (hand-built module): its own line in the table, held to the same 4 KB / 150k limits. */
 const KECCAK_1KB = 'host keccak256 (≤1 KB)'
 
 function ctxFor(p: Program, batchLimit: bigint, sequencerInbox: Address = ZERO_ADDRESS): Ctx {
@@ -298,6 +298,8 @@ describe('vm one-step proofs on L1', function () {
     const calls: [string, number, number, number][] = [
       ['k', 7, 1024, 200_001], ['k', 0, 1024, 1000], ['k', 1, 1023, 150_031], ['k', 5, 0, 64], ['k', 33, 64, 40],
       ['k', 3, 1025, 0], ['k', 0, 32, 262_130], ['k', 262_100, 100, 0],
+      // ranges whose leaves touch (one run), and out before both ecrecover inputs (runs not in argument order)
+      ['k', 96, 64, 64], ['e', 2900, 3000, 100],
       ['e', 2900, 3000, 4000], ['e', 2900, 3000, 3020], ['e', 2900, 3100, 4100], ['e', 2900, 3200, 4200], ['e', 2900, 3000, 262_140],
       ['a', 1, 2, 3],
     ]
@@ -383,7 +385,7 @@ describe('vm one-step proofs on L1', function () {
       byClass.set(s.cls, l)
     }
     const lines: string[] = []
-    let worst = { gas: 0n, bytes: 0 }
+    let worst = { gas: 0n, gasClass: '', bytes: 0 }
     for (const [cls, list] of [...byClass].sort()) {
       // the largest proofs of the class plus a spread of the others
       const sorted = [...list].sort((a, b) => b.proof.length - a.proof.length)
@@ -395,14 +397,13 @@ describe('vm one-step proofs on L1', function () {
       const calldata = (b: number) => 4 + 32 * 11 + Math.ceil(b / 32) * 32
       const maxGas = gas[gas.length - 1]!
       const maxBytes = calldata(sizes[sizes.length - 1]!)
-      if (cls === KECCAK_1KB) expect(Number(maxGas), cls).to.be.lessThan(175_000)
-      if (!EXEMPT.has(cls) && cls !== KECCAK_1KB && maxGas > worst.gas) worst = { ...worst, gas: maxGas }
+      if (!EXEMPT.has(cls) && maxGas > worst.gas) worst = { ...worst, gas: maxGas, gasClass: cls }
       if (!EXEMPT.has(cls) && maxBytes > worst.bytes) worst = { ...worst, bytes: maxBytes }
       lines.push(`${(EXEMPT.has(cls) ? `${cls} (exempt)` : cls).padEnd(31)} n=${String(list.length).padStart(5)}  gas max ${maxGas} median ${gas[gas.length >> 1]}  calldata max ${maxBytes} median ${calldata(sizes[sizes.length >> 1]!)} bytes`)
     }
     console.log(`      (gas = eth_estimateGas of a transaction, 21000 and calldata included)\n      ${lines.join('\n      ')}`)
     expect(worst.bytes).to.be.lessThan(4096)
-    expect(Number(worst.gas)).to.be.lessThan(150_000)
+    expect(Number(worst.gas), worst.gasClass).to.be.lessThan(150_000)
   })
 
   it('a corrupted proof reverts or yields another hash', async () => {

@@ -65,7 +65,7 @@ contract OneStepProverHostIo is IOneStepProver {
             return 0;
         }
         MemoryMultiProof.Image memory im;
-        (im, o) = MemoryMultiProof.read(w, 0, MemoryMultiProof.leavesOf([ptr, out, 0], [len, 32, 0]));
+        (im, o) = MemoryMultiProof.open(w, 0, ptr, len, out, 32, 0, 0);
         bytes32 h;
         if (len > 0) {
             uint256 q = MemoryMultiProof.ptr(im, ptr);
@@ -92,7 +92,7 @@ contract OneStepProverHostIo is IOneStepProver {
             return 0;
         }
         MemoryMultiProof.Image memory im;
-        (im, o) = MemoryMultiProof.read(w, 0, MemoryMultiProof.leavesOf([hp, sig, out], [uint256(32), 65, 20]));
+        (im, o) = MemoryMultiProof.open(w, 0, hp, 32, sig, 65, out, 20);
         bytes32 digest;
         uint8 v;
         bytes32 r;
@@ -161,7 +161,7 @@ contract OneStepProverHostIo is IOneStepProver {
                 return o;
             }
             MemoryMultiProof.Image memory im;
-            (im, o) = MemoryMultiProof.read(w, o, MemoryMultiProof.leavesOf([dest, 0, 0], [n, 0, 0]));
+            (im, o) = MemoryMultiProof.open(w, o, dest, n, 0, 0, 0, 0);
             uint256 q = MemoryMultiProof.ptr(im, dest);
             uint256 src;
             assembly {

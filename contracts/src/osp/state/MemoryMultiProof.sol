@@ -1,9 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
-import {MerkleProof} from "./MerkleProof.sol";
-import {ModuleMemory} from "./ModuleMemory.sol";
-
 /// @title MemoryMultiProof
 /// @notice Several contiguous byte ranges of linear memory proven at once against the memory root
 ///         (docs/vm.md "One-step proofs", host functions): the proof carries every 32-byte leaf that
@@ -11,157 +8,279 @@ import {ModuleMemory} from "./ModuleMemory.sol";
 ///         bottom-up computation below consumes, in the order it consumes them. The leaves are kept
 ///         as one byte image, so a range is a contiguous slice of it; after the step has read and
 ///         written the image, one pass over the same siblings checks the old root and yields the new.
+/// @dev The leaves are handled as at most three runs of consecutive indices rather than as a list of
+///      indices: a level of the tree then needs no per-node index bookkeeping (inside a run, nodes
+///      pair up two by two; only a run's ends can take a sibling from the proof), which is where the
+///      gas of a 1 KB keccak256 went. The work is in assembly because Solidity's bounds-checked
+///      memory arrays cost several times the two KECCAK256 per node that remain.
 library MemoryMultiProof {
-    /// @notice The leaves do not lead to the machine's memory root.
+    /// @notice The leaves do not lead to the machine's memory root (0, 0: the proof is too short).
     error BadMemoryMultiProof(bytes32 computed, bytes32 root);
+    /// @notice The proof ends (at `length`) before the last sibling the pass needs.
+    error MissingSibling(uint256 length);
+    /// @notice A byte outside the proven ranges was asked for (a bug in the caller, not the proof).
+    error NotInImage(uint256 addr);
 
+    /// @notice The proven leaves: at most three maximal runs of consecutive leaf indices, ascending
+    ///         and neither overlapping nor adjacent, whose leaves are stored one after the other.
+    /// @dev open(), ptr() and update() address run r's first and last leaf as the words at
+    ///      0x80 + 0x40 × r and 0xa0 + 0x40 × r of the struct: the field order is part of the layout.
+    ///      update() consumes the image (it rewrites the runs, `data` and `old` level by level).
     struct Image {
-        /// leaf indices, ascending
-        uint256[] idx;
-        /// the proven leaves, 32 bytes each, in idx order (read and written by the step)
-        bytes data;
-        /// the leaves as proven (before the step)
-        bytes32[] old;
+        /// memory address of the leaves as the step reads and writes them, 32 bytes each
+        uint256 data;
+        /// memory address of the leaves as proven (before the step)
+        uint256 old;
+        /// number of leaves
+        uint256 count;
+        /// number of runs (0 to 3)
+        uint256 runs;
+        uint256 first0;
+        uint256 last0;
+        uint256 first1;
+        uint256 last1;
+        uint256 first2;
+        uint256 last2;
     }
 
-    /// @notice The sorted union of the leaves covering the ranges (addr[i], len[i]); empty ranges add nothing.
-    function leavesOf(uint256[3] memory addr, uint256[3] memory len) internal pure returns (uint256[] memory idx) {
-        // sort the (at most 3) non-empty ranges by first leaf
-        uint256[3] memory first;
-        uint256[3] memory last;
-        uint256 r;
-        uint256 total;
-        for (uint256 i = 0; i < 3; i++) {
-            if (len[i] == 0) continue;
-            uint256 f = addr[i] / 32;
-            uint256 l = (addr[i] + len[i] - 1) / 32;
-            uint256 j = r;
-            while (j > 0 && first[j - 1] > f) {
-                first[j] = first[j - 1];
-                last[j] = last[j - 1];
-                j--;
+    /// @notice Reads from the proof at `o` the leaves covering the byte ranges [a_i, a_i + n_i)
+    ///         (empty ranges add nothing) and returns the image and the offset after the leaves.
+    /// @dev The ranges must not wrap around 2^256 (the host functions pass 32-bit operands).
+    function open(bytes calldata p, uint256 o, uint256 a0, uint256 n0, uint256 a1, uint256 n1, uint256 a2, uint256 n2)
+        internal
+        pure
+        returns (Image memory im, uint256)
+    {
+        assembly ("memory-safe") {
+            // the (first, last) leaf of each non-empty range, inserted in order of first leaf
+            let r := 0
+            function insert(img, rr, a, n) -> out {
+                out := rr
+                if n {
+                    let f := shr(5, a)
+                    let l := shr(5, sub(add(a, n), 1))
+                    let j := rr
+                    for {} j { j := sub(j, 1) } {
+                        let prev := add(img, add(0x40, shl(6, j)))
+                        if iszero(gt(mload(prev), f)) { break }
+                        mstore(add(prev, 0x40), mload(prev))
+                        mstore(add(prev, 0x60), mload(add(prev, 0x20)))
+                    }
+                    let at := add(img, add(0x80, shl(6, j)))
+                    mstore(at, f)
+                    mstore(add(at, 0x20), l)
+                    out := add(rr, 1)
+                }
             }
-            first[j] = f;
-            last[j] = l;
-            r++;
-            total += l - f + 1;
-        }
-        uint256[] memory out = new uint256[](total);
-        uint256 n;
-        for (uint256 i = 0; i < r; i++) {
-            uint256 f = first[i];
-            if (n > 0 && out[n - 1] >= f) f = out[n - 1] + 1;
-            for (uint256 x = f; x <= last[i]; x++) out[n++] = x;
-        }
-        assembly {
-            mstore(out, n)
-        }
-        return out;
-    }
-
-    /// @notice Reads the leaves of `idx` from the proof.
-    function read(bytes calldata p, uint256 o, uint256[] memory idx) internal pure returns (Image memory im, uint256) {
-        uint256 k = idx.length;
-        im.idx = idx;
-        im.data = new bytes(32 * k);
-        im.old = new bytes32[](k);
-        if (o + 32 * k > p.length) revert BadMemoryMultiProof(0, 0);
-        bytes memory data = im.data;
-        bytes32[] memory old = im.old;
-        assembly {
-            calldatacopy(add(data, 0x20), add(p.offset, o), mul(32, k))
-            for { let j := 0 } lt(j, k) { j := add(j, 1) } {
-                mstore(add(add(old, 0x20), shl(5, j)), mload(add(add(data, 0x20), shl(5, j))))
+            r := insert(im, r, a0, n0)
+            r := insert(im, r, a1, n1)
+            r := insert(im, r, a2, n2)
+            // merge ranges that overlap or touch into maximal runs, counting the leaves
+            let count := 0
+            let runs := 0
+            for { let i := 0 } lt(i, r) { i := add(i, 1) } {
+                let src := add(im, add(0x80, shl(6, i)))
+                let f := mload(src)
+                let l := mload(add(src, 0x20))
+                let dst := add(im, add(0x40, shl(6, runs)))
+                // runs > 0 and f ≤ last of the previous run + 1: extend it
+                switch and(gt(runs, 0), iszero(gt(f, add(mload(add(dst, 0x20)), 1))))
+                case 1 {
+                    let pl := mload(add(dst, 0x20))
+                    if gt(l, pl) {
+                        mstore(add(dst, 0x20), l)
+                        count := add(count, sub(l, pl))
+                    }
+                }
+                default {
+                    dst := add(dst, 0x40)
+                    mstore(dst, f)
+                    mstore(add(dst, 0x20), l)
+                    count := add(count, add(sub(l, f), 1))
+                    runs := add(runs, 1)
+                }
             }
+            mstore(add(im, 0x40), count)
+            mstore(add(im, 0x60), runs)
         }
-        return (im, o + 32 * k);
+        uint256 size = 32 * im.count;
+        if (o + size > p.length) revert BadMemoryMultiProof(0, 0);
+        assembly ("memory-safe") {
+            let data := mload(0x40)
+            let old := add(data, size)
+            mstore(0x40, add(old, size))
+            calldatacopy(data, add(p.offset, o), size)
+            calldatacopy(old, add(p.offset, o), size)
+            mstore(im, data)
+            mstore(add(im, 0x20), old)
+        }
+        return (im, o + size);
     }
 
-    /// @notice Memory pointer of byte `addr` in the image (its leaf must be in the image).
+    /// @notice Memory address of byte `addr` in the image (reverts if no proven leaf holds it).
     function ptr(Image memory im, uint256 addr) internal pure returns (uint256 q) {
-        uint256 leaf = addr / 32;
-        uint256[] memory idx = im.idx;
-        uint256 j;
-        while (idx[j] != leaf) j++;
-        bytes memory data = im.data;
-        assembly {
-            q := add(add(data, 0x20), add(shl(5, j), mod(addr, 32)))
+        assembly ("memory-safe") {
+            let leaf := shr(5, addr)
+            let pos := mload(im)
+            let end := add(im, add(0x80, shl(6, mload(add(im, 0x60)))))
+            for { let run := add(im, 0x80) } 1 { run := add(run, 0x40) } {
+                if eq(run, end) { break }
+                let f := mload(run)
+                let l := mload(add(run, 0x20))
+                if and(iszero(lt(leaf, f)), iszero(gt(leaf, l))) {
+                    q := add(add(pos, shl(5, sub(leaf, f))), and(addr, 31))
+                    break
+                }
+                pos := add(pos, shl(5, add(sub(l, f), 1)))
+            }
         }
+        // q = 0: not found (the image is never at address 0)
+        if (q == 0) revert NotInImage(addr);
     }
 
     /// @notice Checks the proven leaves against `root` with the siblings that follow at `o`, and
-    ///         returns the root over the image as the step left it.
+    ///         returns the root over the image as the step left it and the offset after the siblings.
     /// @dev One pass computes the old and the new hash of every node over the same siblings; the new
-    ///      one is only hashed where a leaf below it changed. Nodes are kept as (index, old, new)
-    ///      triples of words in one scratch array, rewritten in place level by level.
+    ///      one is only hashed where a leaf below it changed. The level's nodes overwrite the level
+    ///      below in place (in `old` and `data`, which are consumed), run by run, left to right: a
+    ///      run starting at an odd index takes its left sibling from the proof, one ending at an even
+    ///      index its right sibling, the nodes between pair up. Runs that become adjacent merge.
+    ///      This consumes siblings in the order of executor/vm/proof.ts writeMultiProof.
     function update(Image memory im, bytes calldata p, uint256 o, bytes32 root) internal pure returns (bytes32 newRoot, uint256) {
-        uint256 k = im.idx.length;
-        if (k == 0) return (root, o);
-        uint256[] memory idx = im.idx;
-        bytes32[] memory old = im.old;
-        bytes memory data = im.data;
+        if (im.count == 0) return (root, o);
         bytes32 oldRoot;
-        uint256 base;
-        uint256 cur;
-        assembly {
-            base := p.offset
-            cur := add(base, o)
-            let end := add(base, p.length)
-            // three parallel word arrays: index, old hash, new hash (a pair is hashed where it lies)
-            let X := mload(0x40)
-            let O := add(X, shl(5, k))
-            let N := add(O, shl(5, k))
-            mstore(0x40, add(N, shl(5, k)))
-            let len := shl(5, k)
-            mcopy(X, add(idx, 0x20), len)
-            mcopy(O, add(old, 0x20), len)
-            mcopy(N, add(data, 0x20), len)
-            for { let level := 0 } lt(level, 23) { level := add(level, 1) } {
-                let n := 0
-                let i := 0
-                for {} lt(i, k) {} {
-                    let x := mload(add(X, shl(5, i)))
-                    let oi := add(O, shl(5, i))
-                    let ni := add(N, shl(5, i))
-                    let h := 0
-                    let hn := 0
-                    // paired: x even and the next node is x + 1
-                    let paired := and(iszero(and(x, 1)), and(lt(add(i, 1), k), eq(mload(add(X, shl(5, add(i, 1)))), add(x, 1))))
-                    if paired {
-                        h := keccak256(oi, 0x40)
-                        hn := h
-                        if or(xor(mload(ni), mload(oi)), xor(mload(add(ni, 0x20)), mload(add(oi, 0x20)))) { hn := keccak256(ni, 0x40) }
-                        i := add(i, 2)
-                    }
-                    if iszero(paired) {
-                        if gt(add(cur, 32), end) { revert(0, 0) }
-                        let sib := calldataload(cur)
+        assembly ("memory-safe") {
+            // siblings are read without a bound check per read (past the end of calldata they read
+            // as zero); the offset is checked once after the pass
+            let cur := add(p.offset, o)
+            let O := mload(add(im, 0x20))
+            // the new hash of the node at O + x is at O + x + D
+            let D := sub(mload(im), O)
+            let runs := mload(add(im, 0x60))
+            let firstRun := add(im, 0x80)
+            let lastRun := add(firstRun, shl(6, runs))
+            // 23 levels: ModuleMemory.DEPTH
+            let level := 0
+            for {} lt(level, 23) { level := add(level, 1) } {
+                // one node left: its path to the root is walked below, without the run bookkeeping
+                if and(eq(lastRun, add(firstRun, 0x40)), eq(mload(firstRun), mload(add(firstRun, 0x20)))) { break }
+                let rd := O
+                let wr := O
+                for { let run := firstRun } lt(run, lastRun) { run := add(run, 0x40) } {
+                    let f := mload(run)
+                    let l := mload(add(run, 0x20))
+                    switch eq(f, l)
+                    case 1 {
+                        // a single node: the sibling is the other half
+                        let odd := shl(5, and(f, 1))
+                        mstore(xor(odd, 0x20), calldataload(cur))
                         cur := add(cur, 32)
-                        let odd := shl(5, and(x, 1))
-                        // the node at 0x00 or 0x20, the sibling in the other word
-                        mstore(xor(odd, 0x20), sib)
-                        mstore(odd, mload(oi))
-                        h := keccak256(0x00, 0x40)
-                        hn := h
-                        let nv := mload(ni)
-                        if xor(nv, mload(oi)) {
+                        let ov := mload(rd)
+                        mstore(odd, ov)
+                        let h := keccak256(0x00, 0x40)
+                        let nv := mload(add(rd, D))
+                        let hn := h
+                        if xor(nv, ov) {
                             mstore(odd, nv)
                             hn := keccak256(0x00, 0x40)
                         }
-                        i := add(i, 1)
+                        mstore(wr, h)
+                        mstore(add(wr, D), hn)
+                        wr := add(wr, 0x20)
+                        rd := add(rd, 0x20)
                     }
-                    let d := shl(5, n)
-                    mstore(add(X, d), shr(1, x))
-                    mstore(add(O, d), h)
-                    mstore(add(N, d), hn)
-                    n := add(n, 1)
+                    default {
+                        let runEnd := add(rd, shl(5, add(sub(l, f), 1)))
+                        if and(f, 1) {
+                            // left edge: the sibling is the left half
+                            mstore(0x00, calldataload(cur))
+                            cur := add(cur, 32)
+                            let ov := mload(rd)
+                            mstore(0x20, ov)
+                            let h := keccak256(0x00, 0x40)
+                            let nv := mload(add(rd, D))
+                            let hn := h
+                            if xor(nv, ov) {
+                                mstore(0x20, nv)
+                                hn := keccak256(0x00, 0x40)
+                            }
+                            mstore(wr, h)
+                            mstore(add(wr, D), hn)
+                            wr := add(wr, 0x20)
+                            rd := add(rd, 0x20)
+                        }
+                        // pairs inside the run, hashed where they lie
+                        for { let last := sub(runEnd, 0x20) } lt(rd, last) { rd := add(rd, 0x40) } {
+                            let h := keccak256(rd, 0x40)
+                            let nrd := add(rd, D)
+                            let hn := h
+                            if or(xor(mload(nrd), mload(rd)), xor(mload(add(nrd, 0x20)), mload(add(rd, 0x20)))) {
+                                hn := keccak256(nrd, 0x40)
+                            }
+                            mstore(wr, h)
+                            mstore(add(wr, D), hn)
+                            wr := add(wr, 0x20)
+                        }
+                        if lt(rd, runEnd) {
+                            // right edge (an even index): the sibling is the right half
+                            mstore(0x20, calldataload(cur))
+                            cur := add(cur, 32)
+                            let ov := mload(rd)
+                            mstore(0x00, ov)
+                            let h := keccak256(0x00, 0x40)
+                            let nv := mload(add(rd, D))
+                            let hn := h
+                            if xor(nv, ov) {
+                                mstore(0x00, nv)
+                                hn := keccak256(0x00, 0x40)
+                            }
+                            mstore(wr, h)
+                            mstore(add(wr, D), hn)
+                            wr := add(wr, 0x20)
+                            rd := runEnd
+                        }
+                    }
+                    mstore(run, shr(1, f))
+                    mstore(add(run, 0x20), shr(1, l))
                 }
-                k := n
+                // runs whose parents are adjacent merge (indices stay ascending and distinct)
+                let out := firstRun
+                for { let run := add(firstRun, 0x40) } lt(run, lastRun) { run := add(run, 0x40) } {
+                    switch eq(mload(run), add(mload(add(out, 0x20)), 1))
+                    case 1 { mstore(add(out, 0x20), mload(add(run, 0x20))) }
+                    default {
+                        out := add(out, 0x40)
+                        mstore(out, mload(run))
+                        mstore(add(out, 0x20), mload(add(run, 0x20)))
+                    }
+                }
+                lastRun := add(out, 0x40)
             }
-            oldRoot := mload(O)
-            newRoot := mload(N)
+            // the first node (after 23 levels, the root; earlier, the only node left) up the remaining levels
+            let x := mload(firstRun)
+            let h := mload(O)
+            let hn := mload(add(O, D))
+            for {} lt(level, 23) { level := add(level, 1) } {
+                let odd := shl(5, and(x, 1))
+                mstore(xor(odd, 0x20), calldataload(cur))
+                cur := add(cur, 32)
+                mstore(odd, h)
+                let parent := keccak256(0x00, 0x40)
+                switch xor(hn, h)
+                case 0 { hn := parent }
+                default {
+                    mstore(odd, hn)
+                    hn := keccak256(0x00, 0x40)
+                }
+                h := parent
+                x := shr(1, x)
+            }
+            oldRoot := h
+            newRoot := hn
+            o := sub(cur, p.offset)
         }
+        if (o > p.length) revert MissingSibling(p.length);
         if (oldRoot != root) revert BadMemoryMultiProof(oldRoot, root);
-        return (newRoot, cur - base);
+        return (newRoot, o);
     }
 }
