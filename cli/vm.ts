@@ -16,7 +16,7 @@ export function registerVm(program: Command): void {
       let passed = 0, failed = 0, skipped = 0
       const reasons: Record<string, number> = {}
       for (const f of files) {
-        const r = runSpecFile(f)
+        const r = await runSpecFile(f)
         passed += r.passed
         failed += r.failed
         skipped += r.skipped

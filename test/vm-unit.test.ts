@@ -184,6 +184,18 @@ describe('vm unit', () => {
       expect(() => loadProgram(atomic, ENGINE_IMPORTS)).to.throw(VmLoadError, /atomic/)
     })
 
+    it('reads memarg offsets as u64 (memory64 binary format): ≥ 2^32 is invalid "offset out of range", > 10 bytes malformed', () => {
+      // i32.load offset=OFF (i32.const 0), dropped; OFF as raw LEB bytes
+      const load = (off: number[]) => buildModule({ types: [{ params: [], results: [] }], funcs: [{ type: 0, body: [0x41, 0, 0x28, 2, ...off, 0x1a] }], memory: { min: 1 } })
+      const kind = (bytes: Uint8Array) => { try { loadProgram(bytes, ENGINE_IMPORTS); return 'ok' } catch (e) { return `${(e as VmLoadError).kind}: ${(e as Error).message}` } }
+      expect(kind(load([0xff, 0xff, 0xff, 0xff, 0x0f]))).to.equal('ok') // 2^32 - 1
+      expect(kind(load([0xff, 0xff, 0xff, 0xff, 0x8f, 0x80, 0x80, 0x80, 0x80, 0x00]))).to.equal('ok') // same, padded to 10 bytes
+      expect(kind(load([0x80, 0x80, 0x80, 0x80, 0x10]))).to.match(/^invalid: .*offset out of range/) // 2^32
+      expect(kind(load([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]))).to.match(/^invalid: .*offset out of range/) // 2^64 - 1
+      expect(kind(load([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02]))).to.match(/^malformed: integer too large/)
+      expect(kind(load([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00]))).to.match(/^malformed: integer representation too long/)
+    })
+
     it('rejects imports not on the host list, naming them, and host imports with the wrong signature', () => {
       const unknown = buildModule({ types: [{ params: [T.i32], results: [T.i32] }], imports: [{ module: 'veridex', name: 'sha256', type: 0 }] })
       expect(() => loadProgram(unknown, ENGINE_IMPORTS)).to.throw(VmLoadError, /import veridex\.sha256: not a host function/)

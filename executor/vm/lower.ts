@@ -194,10 +194,11 @@ export function lowerFunction(ctx: LowerContext, funcIndex: number): LoweredFunc
   }
   const memarg = (natural: number) => {
     const align = r.u32()
-    const offset = r.u32()
+    const offset = r.u64() // u64 in the binary since memory64; our memories are 32-bit
     if (m.memories.length === 0) fail('unknown memory 0')
     if (align > natural) fail('alignment must not be larger than natural')
-    return offset
+    if (offset > 0xffffffffn) fail('offset out of range')
+    return Number(offset)
   }
 
   pushCtrl('func', [], type.results)

@@ -2,9 +2,15 @@
  * Runs WebAssembly spec-test command files (wast2json output) against the VM.
  *
  * Counting rules (docs/vm.md): a command against a module the VM rejects for floats (or another
- * unsupported feature) is skipped, never passed; a text-format module (`.wat`) cannot be read
- * by a binary VM, so its command is skipped as "text format". Everything else passes or fails.
- * Rejections must be for the spec's reason: the error message must contain the expected text.
+ * unsupported feature) is skipped, never passed. Everything else passes or fails. Rejections must
+ * be for the spec's reason: the error message must contain the expected text.
+ *
+ * Text-format modules (`module_type: "text"`, wast2json's `.wat` for `(module quote …)`) go through
+ * wabt's text parser to a binary and then through the same loader as every other module
+ * (specText.ts). assert_malformed passes if wabt rejects the text or the loader rejects wabt's
+ * binary as malformed (the spec's reason is then not required: it names a text-level error that
+ * the binary no longer carries). Any other command needs wabt to accept the text, then is judged
+ * exactly like its binary form; a wabt rejection there is a failure.
  */
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -13,6 +19,7 @@ import { Machine, Status } from './machine.js'
 import { type HostFunctionSpec, type ImportSpec, loadProgram, VmLinkError } from './program.js'
 import type { HostFn } from './machine.js'
 import { I32, I64, VmLoadError } from './wasm/decoder.js'
+import { loadWabt, moduleText, WatRejected, watToWasm } from './specText.js'
 
 /** spectest imports, for the spec runner only (never for the engine). */
 const SPECTEST_FUNCTIONS: HostFunctionSpec[] = [
@@ -64,6 +71,9 @@ interface Command {
 
 type Instance = { machine: Machine } | { rejected: string }
 
+/** wabt's errors quote the source with a caret line; keep the messages short. */
+const firstLines = (msg: string) => msg.split('\n').filter((l) => l.trim() !== '').slice(0, 2).join(' / ')
+
 function toSlot(v: Value): { lo: number; hi: number } {
   if (v.type === 'i32') return { lo: Number(BigInt(v.value!) & 0xffffffffn) | 0, hi: 0 }
   if (v.type === 'i64') {
@@ -89,9 +99,13 @@ export function instantiateSpec(wasm: Uint8Array): Machine {
   return m
 }
 
-export function runSpecFile(path: string): SpecFileResult {
+/** Runs one command file; async because wabt (text-format modules) initializes asynchronously. */
+export async function runSpecFile(path: string): Promise<SpecFileResult> {
   const json = JSON.parse(readFileSync(path, 'utf8')) as { commands: Command[] }
   const dir = dirname(path)
+  const isText = (c: Command) => c.module_type === 'text' || (c.filename?.endsWith('.wat') ?? false)
+  // if wabt cannot start, its commands fail (below) rather than the whole file
+  const wabt = json.commands.some((c) => c.filename && isText(c)) ? await loadWabt().catch((e: unknown) => new Error(`wabt did not load: ${String(e)}`)) : undefined
   const res: SpecFileResult = { file: path, passed: 0, failed: 0, skipped: 0, skipReasons: {}, failures: [] }
   const skip = (reason: string) => {
     res.skipped++
@@ -103,7 +117,12 @@ export function runSpecFile(path: string): SpecFileResult {
   }
   const named = new Map<string, Instance>()
   let current: Instance | undefined
-  const load = (file: string) => new Uint8Array(readFileSync(join(dir, file)))
+  /** The command's module as a binary; a text module via wabt (throws WatRejected if wabt refuses it). */
+  const moduleBytes = (c: Command): Uint8Array => {
+    if (!isText(c)) return new Uint8Array(readFileSync(join(dir, c.filename!)))
+    if (!wabt || wabt instanceof Error) throw wabt ?? new Error('wabt did not load')
+    return watToWasm(wabt, moduleText(dir, path, c.filename!, c.line), c.filename)
+  }
   /** Feature rejections (floats etc.) are skips; anything else is a real error. */
   const skipKind = (e: unknown) => (e instanceof VmLoadError && !['malformed', 'invalid'].includes(e.kind) ? e.kind : undefined)
 
@@ -140,7 +159,7 @@ export function runSpecFile(path: string): SpecFileResult {
       switch (c.type) {
         case 'module': {
           try {
-            current = { machine: instantiateSpec(load(c.filename!)) }
+            current = { machine: instantiateSpec(moduleBytes(c)) }
             res.passed++
           } catch (e) {
             const k = skipKind(e)
@@ -181,7 +200,7 @@ export function runSpecFile(path: string): SpecFileResult {
           if (c.filename) {
             // a module whose instantiation traps
             try {
-              instantiateSpec(load(c.filename))
+              instantiateSpec(moduleBytes(c))
               fail(c, 'module instantiated; expected a trap')
             } catch (e) {
               const k = skipKind(e)
@@ -203,14 +222,19 @@ export function runSpecFile(path: string): SpecFileResult {
         case 'assert_malformed':
         case 'assert_unlinkable':
         case 'assert_uninstantiable': {
-          if (c.module_type === 'text' || c.filename?.endsWith('.wat')) { skip('text format'); break }
           try {
-            const m = instantiateSpec(load(c.filename!))
+            const m = instantiateSpec(moduleBytes(c))
             // Pre-2.0 suites (func.wast at a4a48e8) call multiple results invalid; the multi-value
             // proposal, which the newer block/loop/call suites rely on, made them valid.
             if (c.text === 'invalid result arity' && m.program.module.types.some((t) => t.results.length > 1)) { skip('superseded by multi-value'); break }
             fail(c, `module loaded; expected "${c.text}"`)
           } catch (e) {
+            if (e instanceof WatRejected) {
+              // wabt's parser is the text-format check; every other command needs a well-formed module
+              if (c.type === 'assert_malformed') res.passed++
+              else fail(c, `wabt could not parse the text: ${firstLines(e.message)} (expected "${c.text}")`)
+              break
+            }
             const k = skipKind(e)
             if (k) { skip(k); break }
             const msg = (e as Error).message
@@ -219,7 +243,9 @@ export function runSpecFile(path: string): SpecFileResult {
               : c.type === 'assert_malformed' ? e instanceof VmLoadError && e.kind === 'malformed'
               : c.type === 'assert_unlinkable' ? e instanceof VmLinkError && e.kind === 'unlinkable'
               : e instanceof VmLinkError && e.kind === 'uninstantiable'
-            if (kindOk && msg.includes(c.text!)) res.passed++
+            // a text module's assert_malformed names a text-level error the binary no longer carries
+            const reasonOk = msg.includes(c.text!) || (c.type === 'assert_malformed' && isText(c))
+            if (kindOk && reasonOk) res.passed++
             else fail(c, `rejected for another reason: ${(e as Error).name}: ${msg} (expected "${c.text}")`)
           }
           break
@@ -228,7 +254,7 @@ export function runSpecFile(path: string): SpecFileResult {
           fail(c, `unknown command type ${c.type}`)
       }
     } catch (e) {
-      fail(c, `error: ${(e as Error).message}`)
+      fail(c, e instanceof WatRejected ? `wabt could not parse the text: ${firstLines(e.message)}` : `error: ${(e as Error).message}`)
     }
   }
   return res

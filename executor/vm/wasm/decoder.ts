@@ -131,6 +131,24 @@ export class Reader {
       if (!(b & 0x80)) return result >>> 0
     }
   }
+  /**
+   * Unsigned LEB128 up to 64 bits (at most 10 bytes, unused bits zero), as a bigint: load time
+   * only. Memory offsets are u64 in the binary format since memory64 (spec 3.0); an i32 memory's
+   * offset ≥ 2^32 is then invalid ("offset out of range"), not malformed.
+   */
+  u64(): bigint {
+    let result = 0n
+    for (let i = 0; ; i++) {
+      const b = this.u8()
+      if (i === 9) {
+        if (b & 0x7e) throw malformed('integer too large')
+        if (b & 0x80) throw malformed('integer representation too long')
+        return result | (BigInt(b) << 63n)
+      }
+      result |= BigInt(b & 0x7f) << BigInt(7 * i)
+      if (!(b & 0x80)) return result
+    }
+  }
   /** Signed LEB128 of 32 bits. */
   s32(): number {
     let result = 0
