@@ -68,7 +68,7 @@ export async function startDevnet(o: DevnetOptions = {}): Promise<Devnet> {
     forceInclusionDelaySeconds: 600n,
     maxTimeVariationSeconds: 86_400n,
   })
-  log(`L1: deployed SequencerInbox ${deployment.inbox}, Rollup ${deployment.rollup}, Bridge ${deployment.bridge}, collateral ${deployment.collateral}`)
+  log(`L1: deployed SequencerInbox ${deployment.inbox}, Rollup ${deployment.rollup}, Bridge ${deployment.bridge}, DisputeGame ${deployment.disputeGame}, collateral ${deployment.collateral}`)
 
   const l1cfg = { rpcUrl: anvil.rpcUrl, chainId: anvil.chainId }
   const l1 = l1Public(l1cfg)
@@ -138,6 +138,7 @@ export function describeDevnet(s: DevnetState): string {
     `  SequencerInbox      ${s.deployment.inbox}`,
     `  Rollup              ${s.deployment.rollup}  (challenge period ${s.challengePeriodSeconds} s)`,
     `  Bridge              ${s.deployment.bridge}`,
+    `  DisputeGame         ${s.deployment.disputeGame}`,
     `  collateral (vUSD)   ${s.deployment.collateral}`,
     '',
     'Test accounts (anvil dev keys, each with 10,000 ETH and 1,000,000 vUSD on L1):',

@@ -105,7 +105,7 @@ program
 
 program
   .command('deploy')
-  .description('deploy SequencerInbox, Rollup, Bridge and a test collateral token to any L1 (e.g. a public testnet)')
+  .description('deploy SequencerInbox, Rollup, Bridge, the one-step provers, DisputeGame and a test collateral token to any L1 (e.g. a public testnet)')
   .requiredOption('--rpc <url>', 'L1 JSON-RPC URL')
   .requiredOption('--chain-id <id>', 'L1 chain id (checked against the endpoint)')
   .requiredOption('--key <hex>', 'deployer private key (pays gas)')
@@ -116,6 +116,8 @@ program
   .option('--challenge-period <seconds>', 'Rollup challenge period', '3600')
   .option('--bond <eth>', 'assertion bond in ETH', '0.1')
   .option('--force-inclusion-delay <seconds>', 'delay before anyone may force-include a delayed message', '86400')
+  .option('--dispute-clock <seconds>', "each party's total time per dispute game", '3600')
+  .option('--challenge-bond <eth>', "a challenger's bond per dispute game in ETH (default: the assertion bond)")
   .option('--out <file>', 'where to write the deployment JSON', 'deployment.json')
   .action(async (o) => {
     const deployer = addressOf(o.key)
@@ -133,6 +135,8 @@ program
       challengePeriodSeconds: BigInt(o.challengePeriod),
       bondWei: parseEther(o.bond),
       forceInclusionDelaySeconds: BigInt(o.forceInclusionDelay),
+      disputeClockSeconds: BigInt(o.disputeClock),
+      challengeBondWei: parseEther(o.challengeBond ?? o.bond),
       log: (l) => console.log(l),
     })
     writeDeploymentFile(o.out, d, genesis)

@@ -1,7 +1,8 @@
 /**
- * Deploys the Veridex L1 contracts (TestCollateral, SequencerInbox, Rollup, Bridge) to any
- * Ethereum JSON-RPC endpoint, wires the inbox to the bridge, and reads/writes the resulting
- * deployment file. Needs contracts/out (npm run build:contracts).
+ * Deploys the Veridex L1 contracts (TestCollateral, SequencerInbox, Rollup, Bridge, the one-step
+ * provers and the DisputeGame) to any Ethereum JSON-RPC endpoint, wires the inbox to the bridge
+ * and the game to the rollup, and reads/writes the resulting deployment file. Needs contracts/out
+ * (npm run build:contracts).
  */
 import { readFile, writeFile } from 'node:fs/promises'
 import {
@@ -11,10 +12,13 @@ import {
   type Client,
   type Hex,
   type Transport,
+  bytesToHex,
   getAddress,
   getContract,
+  zeroAddress,
 } from 'viem'
 import { l1Public, l1Wallet } from './l1.js'
+import type { ModuleConstants } from '../executor/vm/module.js'
 
 export type Artifacts = typeof import('./out/artifacts.js')
 
@@ -25,6 +29,10 @@ export interface Deployment {
   rollup: Address
   bridge: Address
   collateral: Address
+  /** The bisection game that rejects false assertions (zero if deployed withoutDisputeGame). */
+  disputeGame: Address
+  /** OneStepProofEntry, which the game asks to execute the final step. */
+  oneStepProofEntry: Address
   /** First block containing Veridex contracts: where log scans start. */
   deployBlock: bigint
 }
@@ -45,11 +53,41 @@ export interface DeployOptions {
   forceInclusionDelaySeconds: bigint
   /** How far a batch timestamp may stray from L1 time; default DEFAULT_MAX_TIME_VARIATION. */
   maxTimeVariationSeconds?: bigint
+  /**
+   * The module constants the one-step proofs are checked against; they must hash to moduleRoot.
+   * Default: those of the built engine (executor/engine/build/engine.wasm).
+   */
+  moduleConstants?: ModuleConstants
+  /** Parts per bisection; default DEFAULT_DISPUTE_DEGREE. */
+  disputeDegree?: bigint
+  /** Each party's total time per game; default DEFAULT_DISPUTE_CLOCK. */
+  disputeClockSeconds?: bigint
+  /** Wei a challenger locks per game; default bondWei. */
+  challengeBondWei?: bigint
+  /**
+   * Deploy no DisputeGame and leave Rollup.setDisputeGame to the caller: for tests that drive the
+   * Rollup's game entry points from an account of their own.
+   */
+  withoutDisputeGame?: boolean
   log?: (s: string) => void
 }
 
 /** Default SequencerInbox.maxTimeVariation: one hour either way. */
 export const DEFAULT_MAX_TIME_VARIATION = 3600n
+/** Default bisection degree: a 2^32-step dispute takes 8 bisections and one proof. */
+export const DEFAULT_DISPUTE_DEGREE = 16n
+/** Default per-party clock of a dispute game: one hour. */
+export const DEFAULT_DISPUTE_CLOCK = 3600n
+
+/** The module constants of the built engine (the ones its state roots' moduleRoot commits to). */
+export async function engineModuleConstants(): Promise<ModuleConstants> {
+  const [{ engineWasmPath }, { loadEngineProgramFile }, { moduleConstants }] = await Promise.all([
+    import('../executor/engine/host.js'),
+    import('../executor/vm/engine.js'),
+    import('../executor/vm/module.js'),
+  ])
+  return moduleConstants(loadEngineProgramFile(engineWasmPath()))
+}
 
 /** Loads the generated artifacts, with a clear error if they have not been built. */
 export async function loadArtifacts(): Promise<Artifacts> {
@@ -65,8 +103,9 @@ export async function loadArtifacts(): Promise<Artifacts> {
 }
 
 /**
- * Deploys and wires the four contracts, one confirmed transaction after another (the addresses of
- * each are constructor arguments of the next). The deployer becomes the Rollup owner.
+ * Deploys and wires the contracts, one confirmed transaction after another (the addresses of each
+ * are constructor arguments of the next). The deployer becomes the Rollup owner and wires the
+ * DisputeGame in (Rollup.setDisputeGame can be called only once).
  */
 export async function deployVeridex(opts: DeployOptions): Promise<Deployment> {
   const log = opts.log ?? (() => {})
@@ -132,12 +171,55 @@ export async function deployVeridex(opts: DeployOptions): Promise<Deployment> {
   if (getAddress(wired) !== bridge.address) throw new Error(`SequencerInbox.bridge() is ${wired}, expected ${bridge.address}`)
   log(`wired SequencerInbox to Bridge`)
 
+  const prover0 = await deployed('OneStepProver0', wallet.deployContract({ abi: A.oneStepProver0Abi, bytecode: A.oneStepProver0Bytecode }))
+  const proverMath = await deployed('OneStepProverMath', wallet.deployContract({ abi: A.oneStepProverMathAbi, bytecode: A.oneStepProverMathBytecode }))
+  const proverMemory = await deployed('OneStepProverMemory', wallet.deployContract({ abi: A.oneStepProverMemoryAbi, bytecode: A.oneStepProverMemoryBytecode }))
+  const proverHostIo = await deployed('OneStepProverHostIo', wallet.deployContract({ abi: A.oneStepProverHostIoAbi, bytecode: A.oneStepProverHostIoBytecode }))
+  const entry = await deployed(
+    'OneStepProofEntry',
+    wallet.deployContract({
+      abi: A.oneStepProofEntryAbi,
+      bytecode: A.oneStepProofEntryBytecode,
+      args: [prover0.address, proverMath.address, proverMemory.address, proverHostIo.address],
+    }),
+  )
+
+  let disputeGame: Address = zeroAddress
+  if (!opts.withoutDisputeGame) {
+    const constants = opts.moduleConstants ?? (await engineModuleConstants())
+    const { moduleRoot } = await import('../executor/vm/module.js')
+    const root = bytesToHex(moduleRoot(constants))
+    // The game's constructor checks this too; failing here names the cause before any gas is spent on it.
+    if (root !== opts.moduleRoot) throw new Error(`the module constants hash to ${root}, but the Rollup's moduleRoot is ${opts.moduleRoot}: deploy with the engine the genesis roots came from`)
+    const game = await deployed(
+      'DisputeGame',
+      wallet.deployContract({
+        abi: A.disputeGameAbi,
+        bytecode: A.disputeGameBytecode,
+        args: [
+          rollup.address,
+          entry.address,
+          constants,
+          opts.disputeDegree ?? DEFAULT_DISPUTE_DEGREE,
+          opts.disputeClockSeconds ?? DEFAULT_DISPUTE_CLOCK,
+          opts.challengeBondWei ?? opts.bondWei,
+        ],
+      }),
+    )
+    const rollupContract = getContract({ address: rollup.address, abi: A.rollupAbi, client: { public: publicClient, wallet } })
+    await confirm('Rollup.setDisputeGame', await rollupContract.write.setDisputeGame([game.address]))
+    log(`wired DisputeGame to Rollup`)
+    disputeGame = game.address
+  }
+
   return {
     chainId: opts.chainId,
     inbox: inbox.address,
     rollup: rollup.address,
     bridge: bridge.address,
     collateral: collateral.address,
+    disputeGame,
+    oneStepProofEntry: entry.address,
     deployBlock: collateral.block,
   }
 }
@@ -158,6 +240,8 @@ export async function contractsFor<
     rollup: getContract({ address: d.rollup, abi: A.rollupAbi, client }),
     bridge: getContract({ address: d.bridge, abi: A.bridgeAbi, client }),
     collateral: getContract({ address: d.collateral, abi: A.testCollateralAbi, client }),
+    disputeGame: getContract({ address: d.disputeGame, abi: A.disputeGameAbi, client }),
+    oneStepProofEntry: getContract({ address: d.oneStepProofEntry, abi: A.oneStepProofEntryAbi, client }),
   }
 }
 
@@ -186,6 +270,8 @@ export async function readDeployment(file: string): Promise<Deployment> {
     rollup: addr('rollup'),
     bridge: addr('bridge'),
     collateral: addr('collateral'),
+    disputeGame: addr('disputeGame'),
+    oneStepProofEntry: addr('oneStepProofEntry'),
     deployBlock: BigInt(block),
   }
 }

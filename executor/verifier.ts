@@ -2,13 +2,22 @@
  * The verifier: derives the L2 state from L1 data only (batches and delayed messages read by
  * InboxReader), runs each batch through `run_batch` on the native engine, and records the state
  * root after every batch in its own SQLite file. It never talks to the sequencer.
+ *
+ * Every batch also runs once on the single-step VM, from the native state before it: that counts
+ * the VM steps the batch takes (what an assertion claims and a dispute bisects, docs/disputes.md)
+ * and checks that the VM ends in exactly the native state, so the state roots the proposer posts
+ * are ones a one-step proof can defend.
  */
 import Database from 'better-sqlite3'
 import { EventEmitter } from 'node:events'
-import type { Address, Hex } from 'viem'
+import { type Address, type Hex, bytesToHex } from 'viem'
 import { NativeEngine } from './engine/host.js'
 import type { WithdrawalRecord } from './engine/types.js'
 import { InboxReader, l1BatchMessage } from './inboxReader.js'
+import { engineWasmPath } from './engine/host.js'
+import { listContext, loadEngineProgramFile, machineFromEngine, runBatchVm } from './vm/engine.js'
+import { Status } from './vm/machine.js'
+import type { Program } from './vm/program.js'
 import { StateRootTracker } from './vm/stateRoot.js'
 import type { L1Public } from '../contracts/l1.js'
 import { encodeGenesis, type GenesisConfig } from '../sdk/protocol.js'
@@ -21,6 +30,8 @@ export interface VerifiedBatch {
   /** Withdrawals in the outbox after this batch. */
   outboxCount: bigint
   l1Block: bigint
+  /** VM steps from the Ready machine before this batch to the Ready machine after it. */
+  steps: bigint
 }
 
 export interface VerifierOptions {
@@ -50,6 +61,7 @@ export class Verifier extends EventEmitter {
     private readonly opts: VerifierOptions,
     private readonly engine: NativeEngine,
     private readonly tracker: StateRootTracker,
+    private readonly program: Program,
   ) {
     super()
     this.log = opts.log ?? (() => {})
@@ -59,7 +71,7 @@ export class Verifier extends EventEmitter {
     // The verifier re-derives everything from L1 on start; its file is a record, not the truth.
     this.db.exec(`
       DROP TABLE IF EXISTS verified; DROP TABLE IF EXISTS withdrawals;
-      CREATE TABLE verified (idx INTEGER PRIMARY KEY, state_root TEXT, machine_root TEXT, outbox_root TEXT, outbox_count INTEGER, l1_block INTEGER);
+      CREATE TABLE verified (idx INTEGER PRIMARY KEY, state_root TEXT, machine_root TEXT, outbox_root TEXT, outbox_count INTEGER, l1_block INTEGER, steps INTEGER NOT NULL);
       CREATE TABLE withdrawals (idx INTEGER PRIMARY KEY, batch INTEGER, l2_sender TEXT, recipient TEXT, asset INTEGER, amount TEXT);
     `)
   }
@@ -75,7 +87,9 @@ export class Verifier extends EventEmitter {
     })
     engine.init(encodeGenesis(opts.genesis))
     const tracker = new StateRootTracker(engine)
-    self = new Verifier(opts, engine, tracker)
+    const program = loadEngineProgramFile(engineWasmPath())
+    if (bytesToHex(program.moduleRoot) !== engine.moduleRoot) throw new Error('the VM and the native engine loaded different engine modules')
+    self = new Verifier(opts, engine, tracker, program)
     const g = tracker.compute(0n)
     self.genesisRoots = { stateRoot: g.stateRoot, machineRoot: g.machineRoot, outboxRoot: g.outboxRoot, moduleRoot: g.moduleRoot }
     return self
@@ -86,10 +100,13 @@ export class Verifier extends EventEmitter {
     const { batches, delayed } = await this.reader.poll()
     for (const d of delayed) this.delayed.push(d.bytes)
     const out: VerifiedBatch[] = []
-    const insert = this.db.prepare('INSERT INTO verified VALUES (?, ?, ?, ?, ?, ?)')
+    const insert = this.db.prepare('INSERT INTO verified VALUES (?, ?, ?, ?, ?, ?, ?)')
     const insertW = this.db.prepare('INSERT INTO withdrawals VALUES (?, ?, ?, ?, ?, ?)')
     for (const b of batches) {
-      const { withdrawals } = this.engine.runBatch(l1BatchMessage(b))
+      const message = l1BatchMessage(b)
+      const vm = this.startVm(b.index, message)
+      const { withdrawals } = this.engine.runBatch(message)
+      const steps = this.finishVm(b.index, vm)
       const roots = this.tracker.compute(BigInt(b.index + 1))
       const v: VerifiedBatch = {
         index: b.index,
@@ -98,9 +115,10 @@ export class Verifier extends EventEmitter {
         outboxRoot: roots.outboxRoot,
         outboxCount: this.engine.outboxCount(),
         l1Block: b.blockNumber,
+        steps,
       }
       this.db.transaction(() => {
-        insert.run(v.index, v.stateRoot, v.machineRoot, v.outboxRoot, v.outboxCount, v.l1Block)
+        insert.run(v.index, v.stateRoot, v.machineRoot, v.outboxRoot, v.outboxCount, v.l1Block, v.steps)
         for (const w of withdrawals) insertW.run(w.index, b.index, w.l2Sender, w.to, w.asset, w.amount.toString())
       })()
       this.latest = v
@@ -109,6 +127,60 @@ export class Verifier extends EventEmitter {
       this.emit('batch', v)
     }
     return out
+  }
+
+  /**
+   * Runs batch `index` on the VM from the native state before it (the native engine has not run it
+   * yet); returns the finished machine and its step count. Any failure is fatal: a batch the VM
+   * cannot run is one no assertion over it could defend.
+   */
+  private startVm(index: number, message: Uint8Array) {
+    const context = listContext(BigInt(index), [message], (i) => {
+      const d = this.delayed[Number(i)]
+      if (!d) throw new Error(`batch reads delayed message ${i} that L1 has not delivered`)
+      return d
+    })
+    const machine = machineFromEngine(this.program, this.engine, BigInt(index), context)
+    try {
+      return { machine, steps: runBatchVm(machine) }
+    } catch (e) {
+      throw new Error(`verifier: batch ${index} fails on the VM: ${(e as Error).message}`)
+    }
+  }
+
+  /**
+   * Checks that the VM ended Ready at index + 1 in exactly the native engine's state after the
+   * batch: the same memory bytes and mutable globals. The state root is a function of those (plus
+   * the module and inbox position, shared by construction), so the VM's machine hash equals the
+   * native state root; comparing bytes avoids Merkle-izing the VM's memory a second time.
+   */
+  private finishVm(index: number, vm: ReturnType<Verifier['startVm']>): bigint {
+    const m = vm.machine
+    const fail = (why: string) => {
+      throw new Error(`verifier: batch ${index}: the VM and the native engine disagree (${why}); state roots would not be provable`)
+    }
+    if (m.status !== Status.Ready || m.inboxPosition !== BigInt(index + 1)) fail(`VM status ${m.status} at inbox position ${m.inboxPosition}`)
+    const native = new Uint8Array(this.engine.memory.buffer)
+    if (native.length !== m.memory.u8.length) fail(`memory ${m.memory.u8.length} vs ${native.length} bytes`)
+    if (Buffer.compare(native, m.memory.u8) !== 0) fail('memory differs')
+    const vg = m.globalValues()
+    const ng = this.engine.globals()
+    if (vg.length !== ng.length || vg.some((g, i) => g.type !== ng[i]!.type || g.value !== ng[i]!.value)) fail('globals differ')
+    return BigInt(vm.steps)
+  }
+
+  /**
+   * VM steps from the state at inbox position `from` to the one at `to`: the sum over batches
+   * from..to-1, which must all be verified. What an assertion from `from` to `to` claims.
+   */
+  stepsBetween(fromPosition: bigint, toPosition: bigint): bigint {
+    if (toPosition < fromPosition) throw new Error(`stepsBetween(${fromPosition}, ${toPosition}): the range is reversed`)
+    const r = this.db
+      .prepare<[bigint, bigint], { n: bigint; total: bigint | null }>('SELECT COUNT(*) AS n, SUM(steps) AS total FROM verified WHERE idx >= ? AND idx < ?')
+      .safeIntegers(true)
+      .get(fromPosition, toPosition)!
+    if (r.n !== toPosition - fromPosition) throw new Error(`stepsBetween(${fromPosition}, ${toPosition}): only ${r.n} of those batches are verified`)
+    return r.total ?? 0n
   }
 
   /** Polls L1 until stop(). Errors are logged and retried: L1 may be briefly unreachable. */
@@ -138,10 +210,10 @@ export class Verifier extends EventEmitter {
   }
 
   verified(index: number): VerifiedBatch | undefined {
-    const r = this.db.prepare<[number], { idx: number; state_root: Hex; machine_root: Hex; outbox_root: Hex; outbox_count: number; l1_block: number }>(
+    const r = this.db.prepare<[number], { idx: number; state_root: Hex; machine_root: Hex; outbox_root: Hex; outbox_count: number; l1_block: number; steps: number }>(
       'SELECT * FROM verified WHERE idx = ?',
     ).get(index)
-    return r && { index: r.idx, stateRoot: r.state_root, machineRoot: r.machine_root, outboxRoot: r.outbox_root, outboxCount: BigInt(r.outbox_count), l1Block: BigInt(r.l1_block) }
+    return r && { index: r.idx, stateRoot: r.state_root, machineRoot: r.machine_root, outboxRoot: r.outbox_root, outboxCount: BigInt(r.outbox_count), l1Block: BigInt(r.l1_block), steps: BigInt(r.steps) }
   }
 
   /** Every withdrawal derived from L1, in outbox order. */

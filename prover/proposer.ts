@@ -17,6 +17,8 @@ export interface Assertion {
   machineRoot: Hex
   outboxRoot: Hex
   inboxPosition: bigint
+  /** VM steps claimed from the parent's state root. */
+  steps: bigint
   createdAt: bigint
   proposer: Address
   status: number
@@ -95,11 +97,13 @@ export class Proposer {
     const position = BigInt(head.index + 1)
     if (position <= tip.inboxPosition) return
     const bond = await this.read<bigint>('bond')
+    // the exact count: a dispute bisects [0, steps], and fewer steps than the VM takes would lose
+    const steps = verifier.stepsBetween(tip.inboxPosition, position)
     const hash = await wallet.writeContract({
       address: rollup,
       abi: rollupAbi,
       functionName: 'createAssertion',
-      args: [tip.id, head.machineRoot, position, head.outboxRoot],
+      args: [tip.id, head.machineRoot, position, head.outboxRoot, steps],
       value: bond,
     })
     const r = await l1.waitForTransactionReceipt({ hash })
@@ -109,7 +113,7 @@ export class Proposer {
     const posted = await readAssertion(l1, rollup, id)
     if (posted.stateRoot !== head.stateRoot)
       throw new Error(`assertion ${id}: the Rollup computed state root ${posted.stateRoot}, the verifier ${head.stateRoot}; the state root formula differs between contracts and executor`)
-    this.log(`proposer: asserted ${id} at inbox position ${position}, state root ${head.stateRoot}`)
+    this.log(`proposer: asserted ${id} at inbox position ${position} (${steps} VM steps), state root ${head.stateRoot}`)
     this.opts.onEvent?.({ type: 'asserted', id, inboxPosition: position, stateRoot: head.stateRoot, tx: hash })
   }
 

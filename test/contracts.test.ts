@@ -41,9 +41,19 @@ import { l1Chain, l1Public, l1Wallet } from '../contracts/l1.js'
 import { type Artifacts, type Deployment, contractsFor, deployVeridex, loadArtifacts, readDeployment, writeDeployment } from '../contracts/deploy.js'
 import { OUTBOX_ZERO_HASHES, OutboxTree, outboxLeaf, outboxProof, outboxRoot, rootFromProof } from '../bridge/outbox.js'
 import { batchMessage, encodeDelayedMessage, encodeDepositPayload, outboxLeafPreimage } from '../sdk/protocol.js'
+import { type ModuleConstants, moduleRoot } from '../executor/vm/module.js'
 
-const CONTRACTS = ['Bridge', 'Rollup', 'SequencerInbox', 'TestCollateral'] as const
-const MODULE_ROOT = keccak256(toHex('engine.wasm stand-in'))
+const CONTRACTS = ['Bridge', 'DisputeGame', 'OneStepProofEntry', 'Rollup', 'SequencerInbox', 'TestCollateral'] as const
+/** Stand-in module constants: the game only checks that they hash to the Rollup's moduleRoot. */
+const MODULE_CONSTANTS: ModuleConstants = {
+  codeRoot: keccak256(toHex('engine.wasm stand-in code')),
+  tableRoot: keccak256(toHex('engine.wasm stand-in table')),
+  tableSize: 3,
+  entryFunction: 7,
+  outboxRootPtr: 64,
+  maxMemoryPages: 4096,
+}
+const MODULE_ROOT = bytesToHex(moduleRoot(MODULE_CONSTANTS))
 const GENESIS_MACHINE_ROOT = keccak256(toHex('genesis machine'))
 const GENESIS_OUTBOX_ROOT = OUTBOX_ZERO_HASHES[32]!
 const GWEI = 1_000_000_000n
@@ -109,6 +119,8 @@ interface SetupParams {
   bond?: bigint
   forceInclusionDelay?: bigint
   maxTimeVariation?: bigint
+  /** Wire no DisputeGame, so the 'game' account can play it (Rollup tests). */
+  withoutDisputeGame?: boolean
 }
 
 async function setup(p: SetupParams = {}): Promise<Fixture> {
@@ -132,6 +144,8 @@ async function setup(p: SetupParams = {}): Promise<Fixture> {
       bondWei: p.bond ?? parseEther('1'),
       forceInclusionDelaySeconds: p.forceInclusionDelay ?? 3600n,
       maxTimeVariationSeconds: p.maxTimeVariation ?? 3600n,
+      moduleConstants: MODULE_CONSTANTS,
+      withoutDisputeGame: p.withoutDisputeGame,
     })
     const cache = new Map<Role, ReturnType<Fixture['as']>>()
     const mined = async (hash: Promise<Hex> | Hex) => {
@@ -298,6 +312,10 @@ describe('contracts: SequencerInbox', function () {
     expect(await c.bridge.read.rollup()).to.equal(f.d.rollup)
     expect(await c.bridge.read.collateral()).to.equal(f.d.collateral)
     expect(await c.rollup.read.inbox()).to.equal(f.d.inbox)
+    expect(await c.rollup.read.disputeGame()).to.equal(f.d.disputeGame)
+    expect(await c.disputeGame.read.rollup()).to.equal(f.d.rollup)
+    expect(await c.disputeGame.read.osp()).to.equal(f.d.oneStepProofEntry)
+    expect(await c.disputeGame.read.degree()).to.equal(16n)
     expect(await c.collateral.read.decimals()).to.equal(6)
     expect(await c.collateral.read.symbol()).to.equal('vUSD')
     const code = await f.pub.getCode({ address: f.d.inbox, blockNumber: f.d.deployBlock - 1n })
@@ -498,7 +516,7 @@ describe('contracts: Rollup', function () {
   const BOND = parseEther('1')
   let f: Fixture
   before(async () => {
-    f = await setup({ challengePeriod: 100n, bond: BOND })
+    f = await setup({ challengePeriod: 100n, bond: BOND, withoutDisputeGame: true })
     const seq = await f.as('sequencer')
     for (let i = 0n; i < 3n; i++) await f.mined(seq.inbox.write.addSequencerBatch([i, '0x00', 0n, await f.latestTimestamp()]))
   })
@@ -524,19 +542,20 @@ describe('contracts: Rollup', function () {
   it('takes assertions only from validators, with exactly the bond, over posted batches', async () => {
     const user = await f.as('user')
     const p = await f.as('proposer')
-    await expectRevert(user.rollup.write.createAssertion([0n, root('m1'), 1n, root('o1')], { value: BOND }), 'NotValidator', [f.addr.user])
-    await expectRevert(p.rollup.write.createAssertion([0n, root('m1'), 1n, root('o1')], { value: BOND / 2n }), 'WrongBond', [BOND, BOND / 2n])
-    await expectRevert(p.rollup.write.createAssertion([0n, root('m1'), 1n, root('o1')]), 'WrongBond', [BOND, 0n])
-    await expectRevert(p.rollup.write.createAssertion([0n, root('m1'), 0n, root('o1')], { value: BOND }), 'InboxPositionNotAfterParent', [0n, 0n])
-    await expectRevert(p.rollup.write.createAssertion([0n, root('m1'), 4n, root('o1')], { value: BOND }), 'InboxPositionBeyondInbox', [3n, 4n])
-    await expectRevert(p.rollup.write.createAssertion([9n, root('m1'), 1n, root('o1')], { value: BOND }), 'UnknownAssertion', [9n])
+    await expectRevert(user.rollup.write.createAssertion([0n, root('m1'), 1n, root('o1'), 100n], { value: BOND }), 'NotValidator', [f.addr.user])
+    await expectRevert(p.rollup.write.createAssertion([0n, root('m1'), 1n, root('o1'), 100n], { value: BOND / 2n }), 'WrongBond', [BOND, BOND / 2n])
+    await expectRevert(p.rollup.write.createAssertion([0n, root('m1'), 1n, root('o1'), 100n]), 'WrongBond', [BOND, 0n])
+    await expectRevert(p.rollup.write.createAssertion([0n, root('m1'), 0n, root('o1'), 100n], { value: BOND }), 'InboxPositionNotAfterParent', [0n, 0n])
+    await expectRevert(p.rollup.write.createAssertion([0n, root('m1'), 4n, root('o1'), 100n], { value: BOND }), 'InboxPositionBeyondInbox', [3n, 4n])
+    await expectRevert(p.rollup.write.createAssertion([9n, root('m1'), 1n, root('o1'), 100n], { value: BOND }), 'UnknownAssertion', [9n])
+    await expectRevert(p.rollup.write.createAssertion([0n, root('m1'), 1n, root('o1'), 0n], { value: BOND }), 'ZeroSteps')
     expect(await user.rollup.read.assertionCount()).to.equal(1n)
   })
 
   it('confirms only after the challenge period, and refunds the bond to the proposer', async () => {
     const p = await f.as('proposer')
     const user = await f.as('user')
-    const receipt = await f.mined(p.rollup.write.createAssertion([0n, root('m1'), 1n, root('o1')], { value: BOND }))
+    const receipt = await f.mined(p.rollup.write.createAssertion([0n, root('m1'), 1n, root('o1'), 100n], { value: BOND }))
     const [created] = parseEventLogs({ abi: A.rollupAbi, logs: receipt.logs, eventName: 'AssertionCreated' })
     const sr = stateRoot(root('m1'), 1n, root('o1'))
     expect(created!.args).to.deep.equal({
@@ -547,10 +566,12 @@ describe('contracts: Rollup', function () {
       inboxPosition: 1n,
       outboxRoot: root('o1'),
       proposer: f.addr.proposer,
+      steps: 100n,
     })
     const a = await user.rollup.read.getAssertion([1n])
     const { timestamp } = await f.pub.getBlock({ blockNumber: receipt.blockNumber })
-    expect(a).to.deep.include({ parentId: 0n, stateRoot: sr, proposer: f.addr.proposer, bond: BOND, status: 1, createdAt: timestamp })
+    expect(a).to.deep.include({ parentId: 0n, stateRoot: sr, proposer: f.addr.proposer, bond: BOND, status: 1, createdAt: timestamp, steps: 100n })
+    expect(await user.rollup.read.challengeDeadline([1n])).to.equal(timestamp + 100n)
     expect(await f.pub.getBalance({ address: f.d.rollup })).to.equal(BOND)
 
     await expectRevert(user.rollup.write.confirmAssertion([1n]), 'ChallengePeriodNotOver', [timestamp + 100n])
@@ -571,52 +592,81 @@ describe('contracts: Rollup', function () {
 
   it('refuses an identical assertion twice (a proposer retry cannot create a blocking twin)', async () => {
     const p = await f.as('proposer')
-    await f.mined(p.rollup.write.createAssertion([1n, root('m2'), 2n, root('o2')], { value: BOND }))
-    await expectRevert(p.rollup.write.createAssertion([1n, root('m2'), 2n, root('o2')], { value: BOND }), 'AssertionExists', [2n])
+    await f.mined(p.rollup.write.createAssertion([1n, root('m2'), 2n, root('o2'), 100n], { value: BOND }))
+    await expectRevert(p.rollup.write.createAssertion([1n, root('m2'), 2n, root('o2'), 100n], { value: BOND }), 'AssertionExists', [2n])
   })
 
-  it('blocks confirmation of competing siblings until the dispute game rejects one', async () => {
+  it('blocks confirmation of competing siblings and disputed assertions until the game settles them', async () => {
     const owner = await f.as('deployer')
     const user = await f.as('user')
     const v2 = await f.as('validator2')
     const game = await f.as('game')
+    const p = await f.as('proposer')
 
     await expectRevert(user.rollup.write.setValidator([f.addr.validator2, true]), 'OwnableUnauthorizedAccount', [f.addr.user])
     await f.mined(owner.rollup.write.setValidator([f.addr.validator2, true]))
-    await f.mined(v2.rollup.write.createAssertion([1n, root('m3'), 2n, root('o3')], { value: BOND })) // id 3, sibling of 2
-    const p = await f.as('proposer')
-    await f.mined(p.rollup.write.createAssertion([2n, root('m4'), 3n, root('o4')], { value: BOND })) // id 4, child of 2
-    await f.advance(100)
+    await f.mined(v2.rollup.write.createAssertion([1n, root('m3'), 2n, root('o3'), 100n], { value: BOND })) // id 3, sibling of 2
+    await f.mined(p.rollup.write.createAssertion([2n, root('m4'), 3n, root('o4'), 100n], { value: BOND })) // id 4, child of 2
+    await f.mined(v2.rollup.write.createAssertion([3n, root('m5'), 3n, root('o5'), 100n], { value: BOND })) // id 5, child of 3
 
-    await expectRevert(user.rollup.write.confirmAssertion([2n]), 'CompetingSiblings', [1n])
-    await expectRevert(user.rollup.write.confirmAssertion([3n]), 'CompetingSiblings', [1n])
-    await expectRevert(user.rollup.write.confirmAssertion([4n]), 'ParentNotConfirmed', [2n])
-
-    // Only the dispute game may reject or mark disputes, and it is wired in once, by the owner.
+    // Only the dispute game may open, close or reject, and it is wired in once, by the owner.
     await expectRevert(user.rollup.write.rejectAssertion([3n, f.addr.user]), 'NotDisputeGame')
-    await expectRevert(user.rollup.write.setInDispute([2n, true]), 'NotDisputeGame')
+    await expectRevert(user.rollup.write.disputeOpened([2n]), 'NotDisputeGame')
+    await expectRevert(user.rollup.write.disputeClosed([2n]), 'NotDisputeGame')
     await expectRevert(user.rollup.write.setDisputeGame([f.addr.user]), 'OwnableUnauthorizedAccount', [f.addr.user])
     await f.mined(owner.rollup.write.setDisputeGame([f.addr.game]))
     await expectRevert(owner.rollup.write.setDisputeGame([f.addr.user]), 'DisputeGameAlreadySet')
 
-    await f.mined(game.rollup.write.setInDispute([2n, true]))
+    // Two games over assertion 2, opened before its deadline; each must be closed.
+    await f.mined(game.rollup.write.disputeOpened([2n]))
+    const opened = await f.mined(game.rollup.write.disputeOpened([2n]))
+    const [openedEvent] = parseEventLogs({ abi: A.rollupAbi, logs: opened.logs, eventName: 'DisputeOpened' })
+    expect(openedEvent!.args).to.deep.equal({ id: 2n, games: 2n })
+    expect(await user.rollup.read.openDisputes([2n])).to.equal(2n)
+    await expectRevert(game.rollup.write.disputeClosed([4n]), 'NoOpenDispute', [4n])
+
+    await f.advance(100)
+    const deadline4 = await user.rollup.read.challengeDeadline([4n])
+    await expectRevert(game.rollup.write.disputeOpened([4n]), 'ChallengeDeadlinePassed', [deadline4])
+    await expectRevert(user.rollup.write.confirmAssertion([2n]), 'AssertionInDispute', [2n])
+    await expectRevert(user.rollup.write.confirmAssertion([3n]), 'CompetingSiblings', [1n])
+    await expectRevert(user.rollup.write.confirmAssertion([4n]), 'ParentNotConfirmed', [2n])
+
     const recipient = getAddress('0x00000000000000000000000000000000000000b0')
     const rejected = await f.mined(game.rollup.write.rejectAssertion([3n, recipient]))
     const [event] = parseEventLogs({ abi: A.rollupAbi, logs: rejected.logs, eventName: 'AssertionRejected' })
     expect(event!.args).to.deep.equal({ id: 3n, bondRecipient: recipient })
     expect(await f.pub.getBalance({ address: recipient })).to.equal(BOND)
     expect((await user.rollup.read.getAssertion([3n])).status).to.equal(3) // Rejected
+    expect(await user.rollup.read.rejectedBondRecipient([3n])).to.equal(recipient)
     await expectRevert(game.rollup.write.rejectAssertion([3n, recipient]), 'NotPending', [3n])
-    await expectRevert(v2.rollup.write.createAssertion([3n, root('m5'), 3n, root('o5')], { value: BOND }), 'ParentRejected', [3n])
+    await expectRevert(v2.rollup.write.createAssertion([3n, root('m6'), 3n, root('o6'), 100n], { value: BOND }), 'ParentRejected', [3n])
 
-    // The sibling is gone, but the dispute flag still holds assertion 2 back.
+    // The rejected assertion's descendants fall with it, their bonds following its bond.
+    await expectRevert(user.rollup.write.rejectDescendant([4n]), 'ParentNotRejected', [2n])
+    const fell = await f.mined(user.rollup.write.rejectDescendant([5n]))
+    const [fellEvent] = parseEventLogs({ abi: A.rollupAbi, logs: fell.logs, eventName: 'AssertionRejected' })
+    expect(fellEvent!.args).to.deep.equal({ id: 5n, bondRecipient: recipient })
+    expect(await f.pub.getBalance({ address: recipient })).to.equal(2n * BOND)
+    await expectRevert(user.rollup.write.rejectDescendant([5n]), 'NotPending', [5n])
+
+    // A rejected (parent, root) pair can be asserted again, e.g. with a corrected step count.
+    await f.mined(v2.rollup.write.createAssertion([1n, root('m3'), 2n, root('o3'), 200n], { value: BOND })) // id 6
+    await expectRevert(v2.rollup.write.createAssertion([1n, root('m3'), 2n, root('o3'), 300n], { value: BOND }), 'AssertionExists', [6n])
+    await f.mined(game.rollup.write.rejectAssertion([6n, recipient]))
+
+    // The siblings are gone, but the open games still hold assertion 2 back.
     await expectRevert(user.rollup.write.confirmAssertion([2n]), 'AssertionInDispute', [2n])
-    await f.mined(game.rollup.write.setInDispute([2n, false]))
+    await f.mined(game.rollup.write.disputeClosed([2n]))
+    await expectRevert(user.rollup.write.confirmAssertion([2n]), 'AssertionInDispute', [2n])
+    await f.mined(game.rollup.write.disputeClosed([2n]))
+    await expectRevert(game.rollup.write.disputeClosed([2n]), 'NoOpenDispute', [2n])
     await f.mined(user.rollup.write.confirmAssertion([2n]))
     await f.mined(user.rollup.write.confirmAssertion([4n]))
     expect(await user.rollup.read.latestConfirmed()).to.equal(4n)
-    // Bonds of 1, 2 and 4 went back to their proposer and 3's to the recipient: nothing is left.
+    // Bonds of 1, 2 and 4 went back to their proposer and 3's, 5's and 6's to the recipient: nothing is left.
     expect(await f.pub.getBalance({ address: f.d.rollup })).to.equal(0n)
+    expect(await f.pub.getBalance({ address: recipient })).to.equal(3n * BOND)
   })
 })
 
@@ -662,7 +712,7 @@ describe('contracts: Bridge withdrawals', function () {
     const seq = await f.as('sequencer')
     await f.mined(seq.inbox.write.addSequencerBatch([0n, '0x00', 2n, await f.latestTimestamp()]))
     const p = await f.as('proposer')
-    await f.mined(p.rollup.write.createAssertion([0n, keccak256(toHex('m')), 1n, tree.root], { value: BOND }))
+    await f.mined(p.rollup.write.createAssertion([0n, keccak256(toHex('m')), 1n, tree.root, 100n], { value: BOND }))
   })
   after(async () => f?.anvil.stop())
 

@@ -10,9 +10,10 @@ import {SequencerInbox} from "./SequencerInbox.sol";
 ///         pays withdrawals against.
 /// @dev Assertions form a tree rooted at the genesis assertion 0. Confirmed assertions always form
 ///      a single chain ending at latestConfirmed, because an assertion is confirmed only when its
-///      parent is confirmed and it is the parent's only child that has not been rejected. Until the
-///      dispute game exists, two live siblings therefore block each other: the game resolves them
-///      through rejectAssertion and setInDispute.
+///      parent is confirmed and it is the parent's only child that has not been rejected. Two live
+///      siblings therefore block each other until the DisputeGame rejects the wrong one
+///      (docs/disputes.md). An assertion also claims the number of VM steps from its parent's state
+///      to its own, which is the range the game bisects.
 contract Rollup is Ownable {
     /// @notice Lifecycle of an assertion.
     enum AssertionStatus {
@@ -29,6 +30,8 @@ contract Rollup is Ownable {
     /// @custom:field outboxRoot         The withdrawal tree root after inboxPosition batches.
     /// @custom:field proposer           Who posted it and gets the bond back on confirmation.
     /// @custom:field inboxPosition      Batches consumed.
+    /// @custom:field steps              VM steps from the parent's state root to this one (any count at
+    ///                                  or above the true one is a true claim: the trace is padded).
     /// @custom:field status             Pending, Confirmed or Rejected.
     /// @custom:field createdAt          Block time of creation; starts the challenge period.
     /// @custom:field childCount         Assertions created on top of this one.
@@ -41,6 +44,7 @@ contract Rollup is Ownable {
         bytes32 outboxRoot;
         address proposer;
         uint64 inboxPosition;
+        uint64 steps;
         AssertionStatus status;
         uint64 createdAt;
         uint64 childCount;
@@ -72,8 +76,12 @@ contract Rollup is Ownable {
     /// @notice Accounts allowed to create assertions.
     mapping(address account => bool allowed) public isValidator;
 
-    /// @notice Assertions the dispute game is currently deciding; they cannot be confirmed.
-    mapping(uint256 id => bool disputed) public inDispute;
+    /// @notice Games the dispute game is currently playing over each assertion; while any is open
+    ///         the assertion cannot be confirmed.
+    mapping(uint256 id => uint256 games) public openDisputes;
+
+    /// @notice Who received a rejected assertion's bond; its descendants' bonds follow it there.
+    mapping(uint256 id => address recipient) public rejectedBondRecipient;
 
     /// @notice Bonds whose push payment failed, claimable with claimBond.
     mapping(address account => uint256 amount) public claimableBonds;
@@ -92,6 +100,7 @@ contract Rollup is Ownable {
     /// @param inboxPosition Batches consumed.
     /// @param outboxRoot    Its withdrawal tree root.
     /// @param proposer      Who posted it.
+    /// @param steps         VM steps claimed from the parent's state root to this one.
     event AssertionCreated(
         uint256 indexed id,
         uint256 indexed parentId,
@@ -99,7 +108,8 @@ contract Rollup is Ownable {
         bytes32 machineRoot,
         uint64 inboxPosition,
         bytes32 outboxRoot,
-        address proposer
+        address proposer,
+        uint64 steps
     );
 
     /// @notice An assertion was confirmed; withdrawals under its outbox root may now be paid.
@@ -108,7 +118,7 @@ contract Rollup is Ownable {
     /// @param outboxRoot Its withdrawal tree root.
     event AssertionConfirmed(uint256 indexed id, bytes32 stateRoot, bytes32 outboxRoot);
 
-    /// @notice The dispute game rejected an assertion.
+    /// @notice An assertion was rejected: by the dispute game, or because its parent was.
     /// @param id            The assertion.
     /// @param bondRecipient Who received its bond.
     event AssertionRejected(uint256 indexed id, address bondRecipient);
@@ -122,10 +132,15 @@ contract Rollup is Ownable {
     /// @param disputeGame The dispute game contract.
     event DisputeGameSet(address disputeGame);
 
-    /// @notice The dispute game opened or closed a dispute on an assertion.
-    /// @param id       The assertion.
-    /// @param disputed Whether it is now in dispute.
-    event InDisputeSet(uint256 indexed id, bool disputed);
+    /// @notice The dispute game opened a game over an assertion.
+    /// @param id    The assertion.
+    /// @param games Games now open over it.
+    event DisputeOpened(uint256 indexed id, uint256 games);
+
+    /// @notice The dispute game finished a game over an assertion.
+    /// @param id    The assertion.
+    /// @param games Games still open over it.
+    event DisputeClosed(uint256 indexed id, uint256 games);
 
     /// @notice A bond payment was refused by its recipient and kept for claimBond.
     /// @param account The recipient.
@@ -173,6 +188,14 @@ contract Rollup is Ownable {
     error NothingToClaim();
     /// @notice claimBond could not pay.
     error BondTransferFailed();
+    /// @notice An assertion must claim at least one step.
+    error ZeroSteps();
+    /// @notice Disputes over this assertion can no longer be opened.
+    error ChallengeDeadlinePassed(uint256 deadline);
+    /// @notice disputeClosed without a matching disputeOpened.
+    error NoOpenDispute(uint256 id);
+    /// @notice rejectDescendant on an assertion whose parent is not rejected.
+    error ParentNotRejected(uint256 parentId);
 
     modifier onlyDisputeGame() {
         if (msg.sender != disputeGame) revert NotDisputeGame();
@@ -216,6 +239,7 @@ contract Rollup is Ownable {
                 outboxRoot: genesisOutboxRoot,
                 proposer: address(0),
                 inboxPosition: 0,
+                steps: 0,
                 status: AssertionStatus.Confirmed,
                 createdAt: uint64(block.timestamp),
                 childCount: 0,
@@ -223,7 +247,7 @@ contract Rollup is Ownable {
                 bond: 0
             })
         );
-        emit AssertionCreated(0, 0, stateRoot, genesisMachineRoot, 0, genesisOutboxRoot, address(0));
+        emit AssertionCreated(0, 0, stateRoot, genesisMachineRoot, 0, genesisOutboxRoot, address(0), 0);
         emit AssertionConfirmed(0, stateRoot, genesisOutboxRoot);
     }
 
@@ -236,13 +260,17 @@ contract Rollup is Ownable {
     /// @param machineRoot   The engine's machine root after inboxPosition batches.
     /// @param inboxPosition Batches consumed; above the parent's, at most inbox.batchCount().
     /// @param outboxRoot    The withdrawal tree root after inboxPosition batches.
+    /// @param steps         VM steps from the parent's state root to this one; the range a dispute
+    ///                      bisects. Honest proposers post the exact count.
     /// @return id The new assertion.
-    function createAssertion(uint256 parentId, bytes32 machineRoot, uint64 inboxPosition, bytes32 outboxRoot)
+    function createAssertion(uint256 parentId, bytes32 machineRoot, uint64 inboxPosition, bytes32 outboxRoot, uint64 steps)
         external
         payable
         returns (uint256 id)
     {
         if (!isValidator[msg.sender]) revert NotValidator(msg.sender);
+        // Zero steps would leave the game no step to prove: the parent's root would have to equal ours.
+        if (steps == 0) revert ZeroSteps();
         if (msg.value != bond) revert WrongBond(bond, msg.value);
         Assertion storage parent = _get(parentId);
         if (parent.status == AssertionStatus.Rejected) revert ParentRejected(parentId);
@@ -266,6 +294,7 @@ contract Rollup is Ownable {
                 outboxRoot: outboxRoot,
                 proposer: msg.sender,
                 inboxPosition: inboxPosition,
+                steps: steps,
                 status: AssertionStatus.Pending,
                 createdAt: uint64(block.timestamp),
                 childCount: 0,
@@ -273,7 +302,7 @@ contract Rollup is Ownable {
                 bond: msg.value
             })
         );
-        emit AssertionCreated(id, parentId, stateRoot, machineRoot, inboxPosition, outboxRoot, msg.sender);
+        emit AssertionCreated(id, parentId, stateRoot, machineRoot, inboxPosition, outboxRoot, msg.sender, steps);
     }
 
     /// @notice Confirms a pending assertion whose challenge period has passed with no dispute and
@@ -284,7 +313,7 @@ contract Rollup is Ownable {
         if (a.status != AssertionStatus.Pending) revert NotPending(id);
         Assertion storage parent = _assertions[a.parentId];
         if (parent.status != AssertionStatus.Confirmed) revert ParentNotConfirmed(a.parentId);
-        if (inDispute[id]) revert AssertionInDispute(id);
+        if (openDisputes[id] != 0) revert AssertionInDispute(id);
         uint256 readyAt = uint256(a.createdAt) + challengePeriod;
         if (block.timestamp < readyAt) revert ChallengePeriodNotOver(readyAt);
         if (parent.childCount - parent.rejectedChildCount != 1) revert CompetingSiblings(a.parentId);
@@ -310,24 +339,56 @@ contract Rollup is Ownable {
         emit DisputeGameSet(game);
     }
 
-    /// @notice Marks an assertion as (no longer) under dispute; disputed assertions cannot be
-    ///         confirmed.
-    /// @param id       A pending assertion.
-    /// @param disputed Whether a dispute is open on it.
-    function setInDispute(uint256 id, bool disputed) external onlyDisputeGame {
-        if (_get(id).status != AssertionStatus.Pending) revert NotPending(id);
-        inDispute[id] = disputed;
-        emit InDisputeSet(id, disputed);
+    /// @notice Records that a game over a pending assertion has started, which holds back its
+    ///         confirmation. Only before the challenge deadline, so that an assertion's
+    ///         confirmation is delayed by at most the game's clocks after it (docs/disputes.md).
+    /// @param id A pending assertion.
+    function disputeOpened(uint256 id) external onlyDisputeGame {
+        Assertion storage a = _get(id);
+        if (a.status != AssertionStatus.Pending) revert NotPending(id);
+        uint256 deadline = uint256(a.createdAt) + challengePeriod;
+        if (block.timestamp >= deadline) revert ChallengeDeadlinePassed(deadline);
+        uint256 games = openDisputes[id] + 1;
+        openDisputes[id] = games;
+        emit DisputeOpened(id, games);
+    }
+
+    /// @notice Records that a game over an assertion has ended, whatever its outcome and whatever
+    ///         the assertion's status by then (another game may have rejected it meanwhile).
+    /// @param id An assertion with an open game.
+    function disputeClosed(uint256 id) external onlyDisputeGame {
+        uint256 games = openDisputes[id];
+        if (games == 0) revert NoOpenDispute(id);
+        openDisputes[id] = games - 1;
+        emit DisputeClosed(id, games - 1);
     }
 
     /// @notice Rejects a pending assertion that lost its dispute, and pays its bond to the winner.
     /// @param id            A pending assertion.
-    /// @param bondRecipient Who receives the bond.
+    /// @param bondRecipient Who receives the bond (and, through rejectDescendant, its descendants').
     function rejectAssertion(uint256 id, address bondRecipient) external onlyDisputeGame {
         Assertion storage a = _get(id);
         if (a.status != AssertionStatus.Pending) revert NotPending(id);
+        _reject(id, a, bondRecipient);
+    }
+
+    /// @notice Rejects a pending assertion whose parent was rejected: it extends a false state, so
+    ///         it falls with it, and its bond goes where the parent's went. Anyone may call it.
+    /// @param id A pending assertion with a rejected parent.
+    function rejectDescendant(uint256 id) external {
+        Assertion storage a = _get(id);
+        if (a.status != AssertionStatus.Pending) revert NotPending(id);
+        if (_assertions[a.parentId].status != AssertionStatus.Rejected) revert ParentNotRejected(a.parentId);
+        _reject(id, a, rejectedBondRecipient[a.parentId]);
+    }
+
+    /// @dev Freeing the (parent, state root) key lets the honest proposer post the same root again
+    ///      as a sibling, e.g. after an assertion with the right root but too few steps lost.
+    function _reject(uint256 id, Assertion storage a, address bondRecipient) private {
         a.status = AssertionStatus.Rejected;
+        rejectedBondRecipient[id] = bondRecipient;
         _assertions[a.parentId].rejectedChildCount += 1;
+        delete _assertionByKey[keccak256(abi.encode(a.parentId, a.stateRoot))];
         uint256 amount = a.bond;
         a.bond = 0;
         emit AssertionRejected(id, bondRecipient);
@@ -365,6 +426,13 @@ contract Rollup is Ownable {
     /// @param outboxRoot    The withdrawal tree root.
     function computeStateRoot(bytes32 machineRoot, uint64 inboxPosition, bytes32 outboxRoot) external view returns (bytes32) {
         return _stateRoot(moduleRoot, machineRoot, inboxPosition, outboxRoot);
+    }
+
+    /// @notice The time from which no dispute can be opened over an assertion (and from which,
+    ///         with no game open and no live sibling, it can be confirmed).
+    /// @param id An assertion id below assertionCount().
+    function challengeDeadline(uint256 id) external view returns (uint256) {
+        return uint256(_get(id).createdAt) + challengePeriod;
     }
 
     /// @notice Everything stored about an assertion.
