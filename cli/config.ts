@@ -29,7 +29,9 @@ export function devnetGenesis(oracle: Address, chainId = DEFAULT_L2_CHAIN_ID): G
 }
 
 /** How the devnet uses anvil's dev accounts (index into its mnemonic). */
-export const DEVNET_ROLES = { deployer: 0, sequencer: 1, proposer: 2, oracle: 9, traders: [3, 4, 5, 6, 7, 8] } as const
+export const DEVNET_ROLES = { deployer: 0, sequencer: 1, proposer: 2, oracle: 9, traders: [3, 4, 5, 6, 7, 8], challenger: 10, validator: 11 } as const
+/** anvil accounts the devnet funds: every role above. */
+export const DEVNET_ACCOUNTS = 12
 
 export interface DevnetState {
   l1: { rpcUrl: string; chainId: number }
@@ -37,7 +39,7 @@ export interface DevnetState {
   sequencerWsUrl: string
   deployment: Deployment
   genesis: GenesisConfig
-  keys: { deployer: Hex; sequencer: Hex; proposer: Hex; oracle: Hex; traders: Hex[] }
+  keys: { deployer: Hex; sequencer: Hex; proposer: Hex; oracle: Hex; traders: Hex[]; challenger: Hex; validator: Hex }
   challengePeriodSeconds: number
   pid: number
 }

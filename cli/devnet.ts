@@ -13,8 +13,8 @@ import { genesisRoots } from '../executor/genesis.js'
 import { VeridexClient } from '../sdk/client.js'
 import { privateKeyToAccount } from 'viem/accounts'
 import { ensureRedis, type RedisHandle } from './redis.js'
-import { startNode, type NodeHandle } from './node.js'
-import { DEVNET_ROLES, DEVNET_STATE, STATE_DIR, devnetGenesis, writeDevnetState, addressOf, BTC_PERP, type DevnetState } from './config.js'
+import { startNode, type NodeHandle, type NodeOptions } from './node.js'
+import { DEVNET_ACCOUNTS, DEVNET_ROLES, DEVNET_STATE, STATE_DIR, devnetGenesis, writeDevnetState, addressOf, BTC_PERP, type DevnetState } from './config.js'
 
 export interface DevnetOptions {
   /** Sequencer JSON-RPC port (0 = any free port). */
@@ -32,6 +32,14 @@ export interface DevnetOptions {
   dataDir?: string
   /** Write the state file other `veridex` commands read. */
   writeState?: boolean
+  /** Seconds between L1 blocks; default: a block per transaction. */
+  l1BlockTime?: number
+  /** Each dispute party's chess clock, seconds (default 600 on a devnet). */
+  disputeClockSeconds?: number
+  /** Run the challenger (default true). */
+  challenger?: boolean
+  /** Make the devnet's proposer dishonest (`veridex demo fraud`, tests). */
+  proposerTamper?: NodeOptions['proposerTamper']
   log?: (line: string) => void
 }
 
@@ -40,7 +48,7 @@ export interface Devnet { state: DevnetState; anvil: Anvil; redis: RedisHandle; 
 export async function startDevnet(o: DevnetOptions = {}): Promise<Devnet> {
   const log = o.log ?? ((l: string) => console.log(l))
   const redis = await ensureRedis(log)
-  const anvil = await startAnvil({ port: o.l1Port || undefined, chainId: o.l1ChainId ?? 31337 })
+  const anvil = await startAnvil({ port: o.l1Port || undefined, chainId: o.l1ChainId ?? 31337, accounts: DEVNET_ACCOUNTS, blockTime: o.l1BlockTime })
   log(`L1: anvil on ${anvil.rpcUrl} (chain id ${anvil.chainId})`)
   const keys = anvil.privateKeys
   const key = (i: number) => keys[i] as Hex
@@ -50,6 +58,8 @@ export async function startDevnet(o: DevnetOptions = {}): Promise<Devnet> {
     proposer: key(DEVNET_ROLES.proposer),
     oracle: key(DEVNET_ROLES.oracle),
     traders: DEVNET_ROLES.traders.map(key),
+    challenger: key(DEVNET_ROLES.challenger),
+    validator: key(DEVNET_ROLES.validator),
   }
   const genesis = devnetGenesis(addressOf(roles.oracle))
   const roots = await genesisRoots(genesis)
@@ -67,6 +77,7 @@ export async function startDevnet(o: DevnetOptions = {}): Promise<Devnet> {
     bondWei: parseEther('1'),
     forceInclusionDelaySeconds: 600n,
     maxTimeVariationSeconds: 86_400n,
+    disputeClockSeconds: BigInt(o.disputeClockSeconds ?? 600),
   })
   log(`L1: deployed SequencerInbox ${deployment.inbox}, Rollup ${deployment.rollup}, Bridge ${deployment.bridge}, DisputeGame ${deployment.disputeGame}, collateral ${deployment.collateral}`)
 
@@ -88,6 +99,8 @@ export async function startDevnet(o: DevnetOptions = {}): Promise<Devnet> {
     genesis,
     sequencerKey: roles.sequencer,
     proposerKey: roles.proposer,
+    challengerKey: o.challenger === false ? undefined : roles.challenger,
+    proposerTamper: o.proposerTamper,
     redisUrl: redis.url,
     dataDir,
     port: o.port ?? 8547,

@@ -1,16 +1,22 @@
 /**
  * Runs the Veridex services against any L1 endpoint: the sequencer (JSON-RPC, journal, batch
- * poster), the verifier (derives state from L1 only) and the proposer. The devnet calls this
+ * poster), the verifier (derives state from L1 only), the proposer (which defends its assertions)
+ * and the challenger, with trace workers for disputes. The devnet calls this
  * after starting anvil and deploying; `veridex node` calls it against a public testnet.
  */
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
-import type { Hex } from 'viem'
+import { type Hex, zeroAddress } from 'viem'
 import { l1Public, l1Wallet } from '../contracts/l1.js'
 import type { Deployment } from '../contracts/deploy.js'
 import { InboxReader } from '../executor/inboxReader.js'
 import { Verifier } from '../executor/verifier.js'
-import { Proposer } from '../prover/proposer.js'
+import { Proposer, type ProposerOptions } from '../prover/proposer.js'
+import { DisputeAgent } from '../prover/dispute/agent.js'
+import { lyingFrom } from '../prover/dispute/player.js'
+import { TraceQueue, TraceWorker } from '../prover/dispute/traceQueue.js'
+import { engineWasmPath } from '../executor/engine/host.js'
+import { loadEngineProgramFile } from '../executor/vm/engine.js'
 import { Sequencer } from '../sequencer/sequencer.js'
 import { BatchPoster } from '../sequencer/poster.js'
 import { RpcServer } from '../sequencer/rpc/server.js'
@@ -25,8 +31,14 @@ export interface NodeOptions {
   deployment: Deployment
   genesis: GenesisConfig
   sequencerKey: Hex
-  /** Omit to run without a proposer. */
+  /** Omit to run without a proposer. The proposer also defends its assertions in disputes. */
   proposerKey?: Hex
+  /** A validator key that challenges wrong assertions (with the game's bond); omit to run none. */
+  challengerKey?: Hex
+  /** In-process trace workers for disputes (more can run as `veridex worker`); default 1. */
+  traceWorkers?: number
+  /** A dishonest proposer (tests and `veridex demo fraud` only). */
+  proposerTamper?: ProposerOptions['tamper']
   redisUrl: string
   dataDir: string
   host?: string
@@ -44,6 +56,8 @@ export interface NodeHandle {
   sequencer: Sequencer
   verifier: Verifier
   proposer?: Proposer
+  /** The challenger and the proposer's defender, when running. */
+  disputes: DisputeAgent[]
   server: RpcServer
   stop(): Promise<void>
 }
@@ -132,9 +146,36 @@ export async function startNode(o: NodeOptions): Promise<NodeHandle> {
 
   verifier.start()
   let proposer: Proposer | undefined
-  if (o.proposerKey) {
-    proposer = new Proposer({ l1, wallet: l1Wallet(l1cfg, o.proposerKey), rollup: o.deployment.rollup, verifier, log })
+  const proposerWallet = o.proposerKey ? l1Wallet(l1cfg, o.proposerKey, undefined, { sharedNonces: true }) : undefined
+  if (proposerWallet) {
+    proposer = new Proposer({ l1, wallet: proposerWallet, rollup: o.deployment.rollup, verifier, log, tamper: o.proposerTamper })
     proposer.start()
+  }
+
+  // Disputes: the challenger opens games against wrong assertions, the proposer's defender answers
+  // games against its own; both fan trace work out to BullMQ workers (this process runs some).
+  const disputes: DisputeAgent[] = []
+  const workers: TraceWorker[] = []
+  let traces: TraceQueue | undefined
+  const hasGame = o.deployment.disputeGame !== zeroAddress
+  if (hasGame && (o.challengerKey || o.proposerKey)) {
+    const program = loadEngineProgramFile(engineWasmPath())
+    traces = new TraceQueue({ redisUrl: o.redisUrl })
+    for (let i = 0; i < (o.traceWorkers ?? 1); i++) workers.push(new TraceWorker({ redisUrl: o.redisUrl, program, name: `node-worker-${i}`, log }))
+    const base = { l1, rollup: o.deployment.rollup, game: o.deployment.disputeGame, sequencerInbox: o.deployment.inbox, fromBlock: o.deployment.deployBlock, verifier, program, traces, log }
+    if (o.challengerKey) disputes.push(new DisputeAgent({ ...base, wallet: l1Wallet(l1cfg, o.challengerKey), challenge: true, defend: false }))
+    if (proposerWallet) {
+      const tamper = o.proposerTamper
+      disputes.push(new DisputeAgent({
+        ...base,
+        wallet: proposerWallet,
+        challenge: false,
+        defend: true,
+        // a dishonest proposer defends its claim: the honest trace up to the claimed step count, its root there
+        claims: tamper ? (a, honest) => lyingFrom(honest, a.steps, a.stateRoot) : undefined,
+      }))
+    }
+    for (const d of disputes) d.start()
   }
 
   return {
@@ -143,11 +184,15 @@ export async function startNode(o: NodeOptions): Promise<NodeHandle> {
     sequencer,
     verifier,
     proposer,
+    disputes,
     server,
     async stop() {
       stopped = true
       clearInterval(ticker)
       await l1Loop
+      for (const d of disputes) await d.stop()
+      for (const w of workers) await w.close()
+      await traces?.close()
       await proposer?.stop()
       await verifier.stop()
       await poster.close()

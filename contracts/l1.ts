@@ -2,7 +2,7 @@
  * viem clients for an L1 endpoint: a devnet anvil or a public testnet, chosen by RPC URL and
  * chain id alone, so the same services run against both.
  */
-import { type Account, type Chain, type Hex, type PublicClient, type Transport, type WalletClient, createPublicClient, createWalletClient, defineChain, http } from 'viem'
+import { type Account, type Chain, type Hex, type PublicClient, type Transport, type WalletClient, createPublicClient, createWalletClient, defineChain, http, nonceManager } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 
 export interface L1Config { rpcUrl: string; chainId: number }
@@ -23,6 +23,9 @@ export function l1Public(cfg: L1Config, pollingInterval = 250): L1Public {
   return createPublicClient({ chain: l1Chain(cfg), transport: http(cfg.rpcUrl), pollingInterval })
 }
 
-export function l1Wallet(cfg: L1Config, key: Hex, pollingInterval = 250): L1Wallet {
-  return createWalletClient({ chain: l1Chain(cfg), transport: http(cfg.rpcUrl), account: privateKeyToAccount(key), pollingInterval })
+export function l1Wallet(cfg: L1Config, key: Hex, pollingInterval = 250, opts: { sharedNonces?: boolean } = {}): L1Wallet {
+  // sharedNonces: several loops of one process send from this key (the proposer and its dispute
+  // defender), so nonces come from viem's nonce manager instead of racing on the pending count
+  const account = privateKeyToAccount(key, opts.sharedNonces ? { nonceManager } : undefined)
+  return createWalletClient({ chain: l1Chain(cfg), transport: http(cfg.rpcUrl), account, pollingInterval })
 }

@@ -10,6 +10,7 @@
  */
 import Database from 'better-sqlite3'
 import { EventEmitter } from 'node:events'
+import { deflateRawSync, inflateRawSync } from 'node:zlib'
 import { type Address, type Hex, bytesToHex } from 'viem'
 import { NativeEngine } from './engine/host.js'
 import type { WithdrawalRecord } from './engine/types.js'
@@ -18,7 +19,8 @@ import { engineWasmPath } from './engine/host.js'
 import { listContext, loadEngineProgramFile, machineFromEngine, runBatchVm } from './vm/engine.js'
 import { Status } from './vm/machine.js'
 import type { Program } from './vm/program.js'
-import { StateRootTracker } from './vm/stateRoot.js'
+import { type GlobalValue, StateRootTracker } from './vm/stateRoot.js'
+import type { TraceTask } from '../prover/dispute/traceTask.js'
 import type { L1Public } from '../contracts/l1.js'
 import { encodeGenesis, type GenesisConfig } from '../sdk/protocol.js'
 
@@ -42,13 +44,23 @@ export interface VerifierOptions {
   dbPath: string
   pollMs?: number
   log?: (line: string) => void
+  /**
+   * Batch boundaries whose engine state is kept (compressed) for dispute traces; default 256.
+   * A dispute over an assertion whose parent is older than that needs a node restarted with more.
+   */
+  keepStates?: number
 }
+
+/** The engine state before one batch, kept for dispute traces. */
+interface KeptState { memory: Buffer; globals: GlobalValue[]; message: Uint8Array }
 
 /** Events: 'batch' (VerifiedBatch). */
 export class Verifier extends EventEmitter {
   private readonly db: Database.Database
   private readonly reader: InboxReader
   private delayed: Uint8Array[] = []
+  /** Engine state at inbox position p (before batch p) and batch p's message, for trace tasks. */
+  private readonly states = new Map<number, KeptState>()
   private timer?: NodeJS.Timeout
   private polling?: Promise<void>
   private stopped = false
@@ -104,6 +116,7 @@ export class Verifier extends EventEmitter {
     const insertW = this.db.prepare('INSERT INTO withdrawals VALUES (?, ?, ?, ?, ?, ?)')
     for (const b of batches) {
       const message = l1BatchMessage(b)
+      this.keepState(b.index, message)
       const vm = this.startVm(b.index, message)
       const { withdrawals } = this.engine.runBatch(message)
       const steps = this.finishVm(b.index, vm)
@@ -167,6 +180,45 @@ export class Verifier extends EventEmitter {
     const ng = this.engine.globals()
     if (vg.length !== ng.length || vg.some((g, i) => g.type !== ng[i]!.type || g.value !== ng[i]!.value)) fail('globals differ')
     return BigInt(vm.steps)
+  }
+
+  /** Keeps the engine state before batch `index` (call it before anything runs the batch). */
+  private keepState(index: number, message: Uint8Array) {
+    const memory = deflateRawSync(new Uint8Array(this.engine.memory.buffer), { level: 1 })
+    this.states.set(index, { memory, globals: this.engine.globals(), message })
+    const keep = this.opts.keepStates ?? 256
+    for (const k of this.states.keys()) {
+      if (this.states.size <= keep) break
+      this.states.delete(k)
+    }
+  }
+
+  /**
+   * Everything a trace worker needs to re-execute batches from..to−1 on the VM (prover/dispute):
+   * the engine state at inbox position `from`, the batch messages and the delayed messages.
+   */
+  traceTask(fromPosition: bigint, toPosition: bigint): TraceTask {
+    const from = Number(fromPosition)
+    const start = this.states.get(from)
+    if (!start) {
+      const kept = [...this.states.keys()]
+      throw new Error(`the verifier no longer keeps the engine state at inbox position ${from} (it keeps ${kept.length ? `${kept[0]}..${kept[kept.length - 1]}` : 'none yet'}): restart the node with a larger keepStates to dispute older assertions`)
+    }
+    const messages: Uint8Array[] = []
+    for (let p = from; p < Number(toPosition); p++) {
+      const s = this.states.get(p)
+      if (!s) throw new Error(`batch ${p} is not verified yet`)
+      messages.push(s.message)
+    }
+    return {
+      moduleRoot: this.engine.moduleRoot,
+      inboxPosition: fromPosition,
+      batchLimit: toPosition,
+      memory: new Uint8Array(inflateRawSync(start.memory)),
+      globals: start.globals,
+      messages,
+      delayed: this.delayed.map((bytes, i) => ({ index: BigInt(i), bytes })),
+    }
   }
 
   /**

@@ -38,8 +38,16 @@ export interface ProposerOptions {
   assertIntervalMs?: number
   pollMs?: number
   log?: (line: string) => void
+  /**
+   * Changes what the proposer claims (a dishonest proposer for tests and `veridex demo fraud`);
+   * honest nodes never set it.
+   */
+  tamper?: (claim: AssertionClaim) => AssertionClaim
   onEvent?: (e: { type: 'asserted' | 'confirmed'; id: bigint; inboxPosition: bigint; stateRoot: Hex; tx: Hex }) => void
 }
+
+/** What an assertion claims about inbox position `position`. */
+export interface AssertionClaim { position: bigint; machineRoot: Hex; outboxRoot: Hex; steps: bigint }
 
 export class Proposer {
   private timer?: NodeJS.Timeout
@@ -56,12 +64,22 @@ export class Proposer {
     return this.opts.l1.readContract({ address: this.opts.rollup, abi: rollupAbi, functionName: functionName as never, args: args as never }) as Promise<T>
   }
 
-  /** The newest assertion that is not rejected: the tip our next assertion extends. */
+  /**
+   * The tip our next assertion extends: the newest assertion that is not rejected and that this
+   * node agrees with (the verifier's root at its position, at least the VM steps it takes), so an
+   * honest proposer never builds on a wrong assertion, which would fall with it.
+   */
   private async tip(): Promise<Assertion> {
+    const { l1, rollup, verifier } = this.opts
     const count = await this.read<bigint>('assertionCount')
     for (let id = count - 1n; id >= 0n; id--) {
-      const a = await readAssertion(this.opts.l1, this.opts.rollup, id)
-      if (a.status !== AssertionStatus.Rejected) return a
+      const a = await readAssertion(l1, rollup, id)
+      if (a.status === AssertionStatus.Rejected) continue
+      if (id === 0n || a.status === AssertionStatus.Confirmed) return a
+      const v = verifier.verified(Number(a.inboxPosition) - 1)
+      if (!v || v.stateRoot !== a.stateRoot) continue
+      const parent = await readAssertion(l1, rollup, a.parentId)
+      if (a.steps >= verifier.stepsBetween(parent.inboxPosition, a.inboxPosition)) return a
     }
     throw new Error('the rollup has no genesis assertion')
   }
@@ -98,12 +116,13 @@ export class Proposer {
     if (position <= tip.inboxPosition) return
     const bond = await this.read<bigint>('bond')
     // the exact count: a dispute bisects [0, steps], and fewer steps than the VM takes would lose
-    const steps = verifier.stepsBetween(tip.inboxPosition, position)
+    const honest: AssertionClaim = { position, machineRoot: head.machineRoot, outboxRoot: head.outboxRoot, steps: verifier.stepsBetween(tip.inboxPosition, position) }
+    const claim = this.opts.tamper ? this.opts.tamper(honest) : honest
     const hash = await wallet.writeContract({
       address: rollup,
       abi: rollupAbi,
       functionName: 'createAssertion',
-      args: [tip.id, head.machineRoot, position, head.outboxRoot, steps],
+      args: [tip.id, claim.machineRoot, position, claim.outboxRoot, claim.steps],
       value: bond,
     })
     const r = await l1.waitForTransactionReceipt({ hash })
@@ -111,10 +130,11 @@ export class Proposer {
     this.lastAssertAt = Date.now()
     const id = (await this.read<bigint>('assertionCount')) - 1n
     const posted = await readAssertion(l1, rollup, id)
-    if (posted.stateRoot !== head.stateRoot)
+    if (!this.opts.tamper && posted.stateRoot !== head.stateRoot)
       throw new Error(`assertion ${id}: the Rollup computed state root ${posted.stateRoot}, the verifier ${head.stateRoot}; the state root formula differs between contracts and executor`)
-    this.log(`proposer: asserted ${id} at inbox position ${position} (${steps} VM steps), state root ${head.stateRoot}`)
-    this.opts.onEvent?.({ type: 'asserted', id, inboxPosition: position, stateRoot: head.stateRoot, tx: hash })
+    const steps = claim.steps
+    this.log(`proposer: asserted ${id} at inbox position ${position} (${steps} VM steps), state root ${posted.stateRoot}`)
+    this.opts.onEvent?.({ type: 'asserted', id, inboxPosition: position, stateRoot: posted.stateRoot, tx: hash })
   }
 
   start() {

@@ -133,3 +133,18 @@ export class Player {
     return { tx, gasUsed: receipt.gasUsed }
   }
 }
+
+/**
+ * A dishonest claim source for tests and `veridex demo fraud`: the honest trace everywhere except
+ * from step `from` on, where it claims `end` (the wrong state root of a tampered assertion). It
+ * bisects like an honest party until the last step, whose proof exposes it.
+ */
+export function lyingFrom(honest: ClaimSource, from: bigint, end: Hex): ClaimSource {
+  return {
+    hashes: async (points) => {
+      const h = await honest.hashes(points)
+      return h.map((x, i) => (points[i]! >= from ? end : x))
+    },
+    proveStep: (k) => honest.proveStep(k),
+  }
+}
