@@ -112,7 +112,8 @@ export class DisputeAgent {
     const claims = await this.source(a)
     const hashes = await claims.hashes(bisectionPoints(0n, a.steps, degree))
     const bond = (await l1.readContract({ address: game, abi: disputeGameAbi, functionName: 'challengeBond' })) as bigint
-    const tx = await wallet.writeContract({ address: game, abi: disputeGameAbi, functionName: 'challenge', args: [id, hashes], value: bond, chain: wallet.chain, account: wallet.account })
+    const estimate = await l1.estimateContractGas({ address: game, abi: disputeGameAbi, functionName: 'challenge', args: [id, hashes], value: bond, account: wallet.account })
+    const tx = await wallet.writeContract({ address: game, abi: disputeGameAbi, functionName: 'challenge', args: [id, hashes], value: bond, chain: wallet.chain, account: wallet.account, gas: (estimate * 3n) / 2n + 30_000n })
     const receipt = await l1.waitForTransactionReceipt({ hash: tx })
     if (receipt.status !== 'success') throw new Error(`challenge of assertion ${id} reverted (${tx})`)
     const created = parseEventLogs({ abi: disputeGameAbi, eventName: 'GameCreated', logs: receipt.logs })[0]

@@ -77,6 +77,7 @@ export interface PlayerOptions {
 
 /** One account's moves in one game. */
 export class Player {
+  private conceded = false
   constructor(private readonly opts: PlayerOptions, readonly gameId: bigint, private readonly claims: ClaimSource) {}
 
   private get me(): Address {
@@ -94,12 +95,16 @@ export class Player {
     const moverIsMe = (g.asserterToMove ? g.asserter : g.challenger).toLowerCase() === this.me.toLowerCase()
     const t0 = performance.now()
     if (!moverIsMe) {
-      const [challengerLeft, asserterLeft] = (await l1.readContract({ address: game, abi: disputeGameAbi, functionName: 'timeLeft', args: [this.gameId] })) as [bigint, bigint]
-      if ((g.asserterToMove ? asserterLeft : challengerLeft) > 0n) return undefined
+      // the opponent's clock: what it had at its last turn, running since; L1 time is the pending
+      // block's (on an idle chain the latest block's time stands still)
+      const left = g.asserterToMove ? g.asserterTimeLeft : g.challengerTimeLeft
+      const now = (await l1.getBlock({ blockTag: 'pending' })).timestamp
+      if (now < g.lastMoveAt + left) return undefined
       const r = await this.send('timeout', [this.gameId])
       log?.(`dispute ${this.gameId}: the opponent's clock ran out; claimed the win (${r.tx})`)
       return this.report('timeout', g.start, g.len, r, t0)
     }
+    if (this.conceded) return undefined
     const b = await latestBisection(l1, game, this.gameId, this.opts.fromBlock)
     const points = bisectionPoints(b.start, b.len, this.opts.degree)
     const ours = await this.claims.hashes(points)
@@ -108,7 +113,16 @@ export class Player {
     const partLen = points[i + 1]! - partStart
     if (partLen === 1n) {
       const proof = await this.claims.proveStep(partStart)
-      const r = await this.send('oneStepProve', [this.gameId, b.hashes, BigInt(i), bytesToHex(proof)])
+      let r: { tx: Hex; gasUsed: bigint }
+      try {
+        r = await this.send('oneStepProve', [this.gameId, b.hashes, BigInt(i), bytesToHex(proof)])
+      } catch (e) {
+        if (!/ProofMatchesClaim/.test(String((e as Error).message))) throw e
+        // the step executes to the opponent's hash: our claim was the false one, and no move can win
+        this.conceded = true
+        log?.(`dispute ${this.gameId}: step ${partStart} executes to the opponent's hash, so our claim is false; conceding (the clock will run out)`)
+        return undefined
+      }
       log?.(`dispute ${this.gameId}: proved step ${partStart} on L1 (${proof.length} bytes, ${r.gasUsed} gas)`)
       return this.report('prove', partStart, 1n, r, t0)
     }
@@ -127,7 +141,10 @@ export class Player {
 
   private async send(functionName: 'bisect' | 'oneStepProve' | 'timeout', args: readonly unknown[]): Promise<{ tx: Hex; gasUsed: bigint }> {
     const { l1, wallet, game } = this.opts
-    const tx = await wallet.writeContract({ address: game, abi: disputeGameAbi, functionName, args: args as never, chain: wallet.chain, account: wallet.account })
+    // eth_estimateGas runs at the pending block's time, but whether a move writes the mover's clock
+    // slot depends on the time it is mined at: leave a margin (docs/disputes.md)
+    const estimate = await l1.estimateContractGas({ address: game, abi: disputeGameAbi, functionName, args: args as never, account: wallet.account })
+    const tx = await wallet.writeContract({ address: game, abi: disputeGameAbi, functionName, args: args as never, chain: wallet.chain, account: wallet.account, gas: (estimate * 3n) / 2n + 30_000n })
     const receipt = await l1.waitForTransactionReceipt({ hash: tx })
     if (receipt.status !== 'success') throw new Error(`${functionName} in dispute ${this.gameId} reverted (${tx})`)
     return { tx, gasUsed: receipt.gasUsed }
