@@ -15,6 +15,7 @@ import { ASSET_COLLATERAL, ASSET_ETH, ETH_QUANTUM_WEI, type GenesisConfig } from
 import { readDevnetState, devnetGenesis, writeDeploymentFile, readGenesisFromDeploymentFile, addressOf, BTC_PERP, DEFAULT_L2_CHAIN_ID, DEVNET_STATE, type DevnetState } from './config.js'
 import { AssertionStatus, readAssertion } from '../prover/proposer.js'
 import { registerVm } from './vm.js'
+import { registerDispute } from './dispute.js'
 
 const program = new Command()
 program
@@ -280,6 +281,7 @@ program
   })
 
 registerVm(program)
+registerDispute(program)
 
 program.parseAsync().catch((e: unknown) => {
   if (e instanceof VeridexRpcError) console.error(`error ${e.code}: ${e.message}${e.data ? `\n${JSON.stringify(e.data)}` : ''}`)
