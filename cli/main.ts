@@ -147,12 +147,14 @@ program
 
 program
   .command('node')
-  .description('run sequencer, verifier and proposer against any L1, for a deployment made by `veridex deploy`')
+  .description('run sequencer, verifier, proposer (which defends its assertions) and challenger against any L1, for a deployment made by `veridex deploy`')
   .requiredOption('--rpc <url>', 'L1 JSON-RPC URL')
   .requiredOption('--chain-id <id>', 'L1 chain id (checked against the endpoint)')
   .requiredOption('--deployment <file>', 'deployment JSON from `veridex deploy`')
   .requiredOption('--sequencer-key <hex>', 'key of the address allowed to post batches')
   .option('--proposer-key <hex>', 'key of a Rollup validator; omit to run without a proposer')
+  .option('--challenger-key <hex>', 'key that challenges wrong assertions (it needs ETH for the challenge bond); omit to run no challenger')
+  .option('--trace-workers <n>', 'in-process dispute trace workers (add more with `veridex worker`)', '1')
   .option('--data-dir <dir>', 'where the journals live', '.veridex/node')
   .option('--port <port>', 'JSON-RPC port', '8547')
   .option('--host <host>', 'JSON-RPC bind address', '127.0.0.1')
@@ -166,6 +168,7 @@ program
     const redis = await ensureRedis((l) => console.log(l))
     const node = await startNode({
       rpcUrl: o.rpc, chainId: Number(o.chainId), deployment: d, genesis, sequencerKey: o.sequencerKey, proposerKey: o.proposerKey,
+      challengerKey: o.challengerKey, traceWorkers: Number(o.traceWorkers),
       redisUrl: redis.url, dataDir: o.dataDir, port: Number(o.port), host: o.host, batchMaxAgeMs: Number(o.batchAge), l1PollMs: Number(o.l1Poll),
     })
     console.log(`veridex node: JSON-RPC ${node.url}, WebSocket ${node.wsUrl}`)
