@@ -20,6 +20,8 @@ export interface BenchOptions {
   quick: boolean
   only?: string[]
   json?: string
+  /** Trace sizes (VM steps) of the dispute section; default 1e6,1e7,1e8 (--quick: 1e6,1e7). */
+  disputeSizes?: number[]
 }
 
 export interface BenchContext {

@@ -5,6 +5,7 @@
  *   npm run bench -- --quick                   shorter runs (a smoke test, well under a minute of measuring)
  *   npm run bench -- --only sequencer,engine   a subset (a section's same-run reference still runs)
  *   npm run bench -- --json out.json           also write every figure as one flat JSON object
+ *   npm run bench -- --only dispute --dispute-sizes 1e6,1e7   the dispute section's trace sizes
  *
  * Rules: speed is measured here, never in timed tests; every figure that has a reference
  * carries its ratio to that reference measured in the same run; long work prints progress.
@@ -17,6 +18,7 @@ import { sigSection } from './sig.js'
 import { engineSection } from './engine.js'
 import { vmSection } from './vm.js'
 import { sequencerSection } from './sequencer.js'
+import { disputeSection, parseSizes } from './dispute.js'
 
 // ---------------------------------------------------------------------------------------------
 // SECTION REGISTRY. Sections run in this order. Each is a module in bench/ exporting a
@@ -27,17 +29,25 @@ import { sequencerSection } from './sequencer.js'
 // `vm_items_per_s` with reference `vm_native_items_per_s`, `vm_native_ratio` (VM time / native
 // time), the same on unsigned delayed-inbox orders (`*_unsigned`), and one-step proof gas and
 // calldata on anvil (`osp_*`).
+//
+// 'dispute' (bench/dispute.ts): whole bisection games over real traces of ~1e6, 1e7 and 1e8 VM
+// steps (signed workload batches posted into the SequencerInbox) on anvil with 1-second blocks,
+// played by the real Verifier, dishonest Proposer, challenger/defender DisputeAgents and a BullMQ
+// TraceWorker: `dispute_<size>_wall_s` (target for 1e7: < 60 s), `_rounds`, `_l1_txs_per_side`
+// (max of the two sides), `_gas_total`, `_steps`; plus the COMPUTED 2^32-step bound
+// `dispute_2p32_l1_txs_per_side_bound` (target <= 10). --dispute-sizes picks the sizes.
 // ---------------------------------------------------------------------------------------------
 export const SECTIONS: BenchSection[] = [
   sigSection,
   engineSection,
   vmSection,
+  disputeSection,
   sequencerSection,
 ]
 
 function usage(): string {
   return [
-    'usage: npm run bench -- [--quick] [--only a,b] [--json FILE]',
+    'usage: npm run bench -- [--quick] [--only a,b] [--json FILE] [--dispute-sizes 1e6,1e7,1e8]',
     '',
     'sections:',
     ...SECTIONS.map((s) => `  ${s.name.padEnd(10)} ${s.description}`),
@@ -53,6 +63,8 @@ function parseArgs(argv: string[]): BenchOptions {
     else if (a.startsWith('--only=')) o.only = a.slice(7).split(',').map((s) => s.trim()).filter(Boolean)
     else if (a === '--json') o.json = argv[++i]
     else if (a.startsWith('--json=')) o.json = a.slice(7)
+    else if (a === '--dispute-sizes') o.disputeSizes = parseSizes(argv[++i] ?? '')
+    else if (a.startsWith('--dispute-sizes=')) o.disputeSizes = parseSizes(a.slice(16))
     else if (a === '--help' || a === '-h') {
       console.log(usage())
       process.exit(0)

@@ -39,6 +39,8 @@ export const viemItemSigner: ItemSigner = async (privateKey, tx) => {
 /** Batches to run from a state reached by `genesis` then `setup` (inbox position 0). */
 export interface Workload {
   name: string
+  /** The genesis the batches start from (for deploying a rollup that runs them: bench/dispute.ts). */
+  config: P.GenesisConfig
   genesis: Uint8Array
   delayed: Uint8Array[]
   setup: Uint8Array
@@ -52,13 +54,14 @@ export interface Workload {
 }
 
 
-interface Common { genesis: Uint8Array; delayed: Uint8Array[]; keys: Hex[]; addrs: Address[]; ref: NativeEngine; setup: Uint8Array }
+interface Common { config: P.GenesisConfig; genesis: Uint8Array; delayed: Uint8Array[]; keys: Hex[]; addrs: Address[]; ref: NativeEngine; setup: Uint8Array }
 
 /** Genesis, one deposit per trader, and a setup batch that publishes the oracle price. */
 async function common(accounts: number, sign: ItemSigner): Promise<Common> {
   const keys = Array.from({ length: accounts }, (_, i) => keyOf(0x1000 + i))
   const addrs = keys.map((k) => privateKeyToAccount(k).address)
-  const genesis = P.encodeGenesis({ chainId: CHAIN_ID, oracle: privateKeyToAccount(ORACLE_KEY).address, markets: [BTC] })
+  const config: P.GenesisConfig = { chainId: CHAIN_ID, oracle: privateKeyToAccount(ORACLE_KEY).address, markets: [BTC] }
+  const genesis = P.encodeGenesis(config)
   const delayed = addrs.map((a) =>
     P.encodeDelayedMessage({ kind: P.DELAYED_DEPOSIT, sender: BRIDGE, timestamp: 0n, payload: P.encodeDepositPayload(a, 0, 10_000_000n * USDC) }))
   const ref = await NativeEngine.load({ delayed: (i) => delayed[Number(i)]! })
@@ -66,7 +69,7 @@ async function common(accounts: number, sign: ItemSigner): Promise<Common> {
   const setup = P.batchMessage({ afterDelayedCount: BigInt(delayed.length), timestamp: 100n },
     Uint8Array.of(0, ...(await sign(ORACLE_KEY, { kind: 'OraclePrice', message: { market: 1, price: MID, timestamp: 1n } }))))
   ref.runBatch(setup)
-  return { genesis, delayed, keys, addrs, ref, setup }
+  return { config, genesis, delayed, keys, addrs, ref, setup }
 }
 
 /**
@@ -75,7 +78,7 @@ async function common(accounts: number, sign: ItemSigner): Promise<Common> {
  */
 export async function buildSignedWorkload(o: { batches: number; itemsPerBatch: number; accounts?: number; sign?: ItemSigner }): Promise<Workload> {
   const sign = o.sign ?? viemItemSigner
-  const { genesis, delayed, keys, addrs, ref, setup } = await common(o.accounts ?? 64, sign)
+  const { config, genesis, delayed, keys, addrs, ref, setup } = await common(o.accounts ?? 64, sign)
   const rand = prng(0x7e5)
   const nonces = keys.map(() => 0n)
   const resting: bigint[][] = keys.map(() => [])
@@ -129,12 +132,12 @@ export async function buildSignedWorkload(o: { batches: number; itemsPerBatch: n
     batches.push(P.batchMessage(header, ref.endBatch().data))
   }
   const finalRoot = new StateRootTracker(ref).compute(BigInt(batches.length + 1)).stateRoot
-  return { name: `${o.batches} signed batch(es) of ${o.itemsPerBatch} items`, genesis, delayed, setup, batches, items: o.batches * o.itemsPerBatch, mix, finalRoot }
+  return { name: `${o.batches} signed batch(es) of ${o.itemsPerBatch} items`, config, genesis, delayed, setup, batches, items: o.batches * o.itemsPerBatch, mix, finalRoot }
 }
 
 /** Unsigned orders sent as L1 transactions through the delayed inbox; each batch consumes `ordersPerBatch` of them. */
 export async function buildUnsignedWorkload(o: { batches: number; ordersPerBatch: number; accounts?: number; sign?: ItemSigner }): Promise<Workload> {
-  const { genesis, delayed, addrs, ref, setup } = await common(o.accounts ?? 64, o.sign ?? viemItemSigner)
+  const { config, genesis, delayed, addrs, ref, setup } = await common(o.accounts ?? 64, o.sign ?? viemItemSigner)
   const batches: Uint8Array[] = []
   let n = 0
   for (let b = 0; b < o.batches; b++) {
@@ -147,6 +150,6 @@ export async function buildUnsignedWorkload(o: { batches: number; ordersPerBatch
   }
   for (const b of batches) ref.runBatch(b)
   const finalRoot = new StateRootTracker(ref).compute(BigInt(batches.length + 1)).stateRoot
-  return { name: `${o.batches} batch(es) of ${o.ordersPerBatch} delayed-inbox orders`, genesis, delayed, setup, batches, items: n, mix: { 'delayed orders': n }, finalRoot }
+  return { name: `${o.batches} batch(es) of ${o.ordersPerBatch} delayed-inbox orders`, config, genesis, delayed, setup, batches, items: n, mix: { 'delayed orders': n }, finalRoot }
 }
 

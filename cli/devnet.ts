@@ -40,6 +40,9 @@ export interface DevnetOptions {
   challenger?: boolean
   /** Make the devnet's proposer dishonest (`veridex demo fraud`, tests). */
   proposerTamper?: NodeOptions['proposerTamper']
+  /** Dispute moves and games of the node's challenger and the proposer's defender. */
+  onDisputeMove?: NodeOptions['onDisputeMove']
+  onDisputeGame?: NodeOptions['onDisputeGame']
   log?: (line: string) => void
 }
 
@@ -101,6 +104,8 @@ export async function startDevnet(o: DevnetOptions = {}): Promise<Devnet> {
     proposerKey: roles.proposer,
     challengerKey: o.challenger === false ? undefined : roles.challenger,
     proposerTamper: o.proposerTamper,
+    onDisputeMove: o.onDisputeMove,
+    onDisputeGame: o.onDisputeGame,
     redisUrl: redis.url,
     dataDir,
     port: o.port ?? 8547,

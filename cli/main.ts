@@ -273,13 +273,22 @@ withTarget(program.command('status'))
     })
   })
 
-program
+const demo = program
   .command('demo')
   .description('run the whole path against the running devnet (or a fresh one): deposits, a trade, a batch on L1, a confirmed assertion, a withdrawal paid on L1')
   .option('--fresh', 'start a private devnet even if one is running')
   .action(async (o) => {
     const { runDemo } = await import('./demo.js')
     await runDemo({ fresh: Boolean(o.fresh) })
+    process.exit(0)
+  })
+demo
+  .command('fraud')
+  .description('a fraud proof on a fresh private devnet: an evil proposer, the honest challenger, the bisection game move by move with gas, the bond paid, an honest assertion confirmed')
+  .option('--verbose', "also print the node's log")
+  .action(async (o) => {
+    const { runFraudDemo } = await import('./demoFraud.js')
+    await runFraudDemo({ verbose: Boolean(o.verbose) })
     process.exit(0)
   })
 

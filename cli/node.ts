@@ -12,8 +12,8 @@ import type { Deployment } from '../contracts/deploy.js'
 import { InboxReader } from '../executor/inboxReader.js'
 import { Verifier } from '../executor/verifier.js'
 import { Proposer, type ProposerOptions } from '../prover/proposer.js'
-import { DisputeAgent } from '../prover/dispute/agent.js'
-import { lyingFrom } from '../prover/dispute/player.js'
+import { DisputeAgent, type DisputeAgentOptions } from '../prover/dispute/agent.js'
+import { lyingFrom, type MoveReport } from '../prover/dispute/player.js'
 import { TraceQueue, TraceWorker } from '../prover/dispute/traceQueue.js'
 import { engineWasmPath } from '../executor/engine/host.js'
 import { loadEngineProgramFile } from '../executor/vm/engine.js'
@@ -39,6 +39,10 @@ export interface NodeOptions {
   traceWorkers?: number
   /** A dishonest proposer (tests and `veridex demo fraud` only). */
   proposerTamper?: ProposerOptions['tamper']
+  /** Every dispute move the node's challenger or the proposer's defender makes (`veridex demo fraud`). */
+  onDisputeMove?: (side: 'challenger' | 'defender', m: MoveReport) => void
+  /** Games the node's agents open or see resolved. */
+  onDisputeGame?: (side: 'challenger' | 'defender', e: Parameters<NonNullable<DisputeAgentOptions['onGame']>>[0]) => void
   redisUrl: string
   dataDir: string
   host?: string
@@ -163,11 +167,16 @@ export async function startNode(o: NodeOptions): Promise<NodeHandle> {
     traces = new TraceQueue({ redisUrl: o.redisUrl })
     for (let i = 0; i < (o.traceWorkers ?? 1); i++) workers.push(new TraceWorker({ redisUrl: o.redisUrl, program, name: `node-worker-${i}`, log }))
     const base = { l1, rollup: o.deployment.rollup, game: o.deployment.disputeGame, sequencerInbox: o.deployment.inbox, fromBlock: o.deployment.deployBlock, verifier, program, traces, log }
-    if (o.challengerKey) disputes.push(new DisputeAgent({ ...base, wallet: l1Wallet(l1cfg, o.challengerKey), challenge: true, defend: false }))
+    const hooks = (side: 'challenger' | 'defender') => ({
+      onMove: o.onDisputeMove && ((m: MoveReport) => o.onDisputeMove!(side, m)),
+      onGame: o.onDisputeGame && ((e: Parameters<NonNullable<DisputeAgentOptions['onGame']>>[0]) => o.onDisputeGame!(side, e)),
+    })
+    if (o.challengerKey) disputes.push(new DisputeAgent({ ...base, ...hooks('challenger'), wallet: l1Wallet(l1cfg, o.challengerKey), challenge: true, defend: false }))
     if (proposerWallet) {
       const tamper = o.proposerTamper
       disputes.push(new DisputeAgent({
         ...base,
+        ...hooks('defender'),
         wallet: proposerWallet,
         challenge: false,
         defend: true,
