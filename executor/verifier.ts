@@ -15,6 +15,7 @@ import { type Address, type Hex, bytesToHex } from 'viem'
 import { NativeEngine } from './engine/host.js'
 import type { WithdrawalRecord } from './engine/types.js'
 import { InboxReader, l1BatchMessage } from './inboxReader.js'
+import { PollLoop } from './pollLoop.js'
 import { engineWasmPath } from './engine/host.js'
 import { listContext, loadEngineProgramFile, machineFromEngine, runBatchVm } from './vm/engine.js'
 import { Status } from './vm/machine.js'
@@ -61,9 +62,7 @@ export class Verifier extends EventEmitter {
   private delayed: Uint8Array[] = []
   /** Engine state at inbox position p (before batch p) and batch p's message, for trace tasks. */
   private readonly states = new Map<number, KeptState>()
-  private timer?: NodeJS.Timeout
-  private polling?: Promise<void>
-  private stopped = false
+  private readonly loop: PollLoop
   private readonly log: (line: string) => void
   private latest?: VerifiedBatch
   /** The genesis roots (inbox position 0). */
@@ -77,6 +76,7 @@ export class Verifier extends EventEmitter {
   ) {
     super()
     this.log = opts.log ?? (() => {})
+    this.loop = new PollLoop(() => this.sync(), opts.pollMs ?? 500, (e) => this.log(`verifier: L1 read failed, retrying: ${e.message.split('\n')[0]}`))
     this.reader = new InboxReader(opts.l1, opts.inbox, opts.fromBlock)
     this.db = new Database(opts.dbPath)
     this.db.pragma('journal_mode = WAL')
@@ -237,22 +237,11 @@ export class Verifier extends EventEmitter {
 
   /** Polls L1 until stop(). Errors are logged and retried: L1 may be briefly unreachable. */
   start() {
-    const loop = async () => {
-      if (this.stopped) return
-      this.polling = this.sync().then(
-        () => undefined,
-        (e: Error) => this.log(`verifier: L1 read failed, retrying: ${e.message.split('\n')[0]}`),
-      )
-      await this.polling
-      if (!this.stopped) this.timer = setTimeout(loop, this.opts.pollMs ?? 500)
-    }
-    void loop()
+    this.loop.start()
   }
 
   async stop() {
-    this.stopped = true
-    clearTimeout(this.timer)
-    await this.polling
+    await this.loop.stop()
     this.db.close()
   }
 

@@ -6,6 +6,7 @@
 import type { Address, Hex } from 'viem'
 import { rollupAbi } from '../contracts/out/artifacts.js'
 import type { L1Public, L1Wallet } from '../contracts/l1.js'
+import { PollLoop } from '../executor/pollLoop.js'
 import type { Verifier } from '../executor/verifier.js'
 
 export const AssertionStatus = { Pending: 1, Confirmed: 2, Rejected: 3 } as const
@@ -50,14 +51,13 @@ export interface ProposerOptions {
 export interface AssertionClaim { position: bigint; machineRoot: Hex; outboxRoot: Hex; steps: bigint }
 
 export class Proposer {
-  private timer?: NodeJS.Timeout
-  private running?: Promise<void>
-  private stopped = false
+  private readonly loop: PollLoop
   private lastAssertAt = 0
   private readonly log: (line: string) => void
 
   constructor(private readonly opts: ProposerOptions) {
     this.log = opts.log ?? (() => {})
+    this.loop = new PollLoop(() => this.step(), opts.pollMs ?? 500, (e) => this.log(`proposer: ${e.message.split('\n')[0]}; retrying`))
   }
 
   private read<T>(functionName: string, args: unknown[] = []): Promise<T> {
@@ -138,18 +138,10 @@ export class Proposer {
   }
 
   start() {
-    const loop = async () => {
-      if (this.stopped) return
-      this.running = this.step().catch((e: Error) => this.log(`proposer: ${e.message.split('\n')[0]}; retrying`))
-      await this.running
-      if (!this.stopped) this.timer = setTimeout(loop, this.opts.pollMs ?? 500)
-    }
-    void loop()
+    this.loop.start()
   }
 
   async stop() {
-    this.stopped = true
-    clearTimeout(this.timer)
-    await this.running
+    await this.loop.stop()
   }
 }

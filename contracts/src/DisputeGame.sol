@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {Rollup} from "./Rollup.sol";
+import {BondVault} from "./libraries/BondVault.sol";
 import {ExecutionContext} from "./osp/IOneStepProver.sol";
 import {OneStepProofEntry} from "./osp/OneStepProofEntry.sol";
 
@@ -18,7 +19,7 @@ import {OneStepProofEntry} from "./osp/OneStepProofEntry.sol";
 ///      disagrees with its last, so the disagreement always sits inside the part being played.
 ///      Only the commitment is stored: each move re-supplies the opponent's hashes in calldata and
 ///      the events carry every hash, so an off-chain player never needs a storage read.
-contract DisputeGame {
+contract DisputeGame is BondVault {
     /// @notice The module constants of every ExecutionContext (IOneStepProver.sol); they must hash
     ///         to the Rollup's moduleRoot (executor/vm/module.ts moduleRoot).
     struct ModuleConstants {
@@ -72,8 +73,6 @@ contract DisputeGame {
         GameStatus status;
     }
 
-    /// @notice Gas forwarded when pushing a bond; ample for a wallet contract's receive function.
-    uint256 public constant BOND_PUSH_GAS = 100_000;
     /// @notice The largest bisection degree: a bisection of D + 1 hashes stays a small calldata.
     uint256 public constant MAX_DEGREE = 64;
 
@@ -94,9 +93,6 @@ contract DisputeGame {
     uint32 private immutable _entryFunction;
     uint32 private immutable _outboxRootPtr;
     uint32 private immutable _maxMemoryPages;
-
-    /// @notice Bonds whose push payment failed, claimable with claimBond.
-    mapping(address account => uint256 amount) public claimableBonds;
 
     Game[] private _games;
 
@@ -143,16 +139,6 @@ contract DisputeGame {
     /// @param reason How it ended.
     event GameResolved(uint256 indexed gameId, address winner, Reason reason);
 
-    /// @notice A bond payment was refused by its recipient and kept for claimBond.
-    /// @param account The recipient.
-    /// @param amount  Wei credited.
-    event BondCredited(address indexed account, uint256 amount);
-
-    /// @notice A credited bond was claimed.
-    /// @param account The recipient.
-    /// @param amount  Wei paid.
-    event BondClaimed(address indexed account, uint256 amount);
-
     /// @notice The module constants do not hash to the rollup's moduleRoot.
     error ModuleRootMismatch(bytes32 computed, bytes32 expected);
     /// @notice The degree is outside [2, MAX_DEGREE].
@@ -195,10 +181,6 @@ contract DisputeGame {
     error ProofMatchesClaim(bytes32 afterHash);
     /// @notice close() on a game whose assertion and parent still stand.
     error AssertionStillStands(uint256 assertionId);
-    /// @notice No credited bond to claim.
-    error NothingToClaim();
-    /// @notice claimBond could not pay.
-    error BondTransferFailed();
 
     /// @param rollup_        The rollup whose assertions are disputed; wire this game in with
     ///                       rollup.setDisputeGame.
@@ -355,16 +337,6 @@ contract DisputeGame {
         _resolve(gameId, g, false, Reason.AssertionGone);
     }
 
-    /// @notice Pays out bonds whose push payment was refused.
-    function claimBond() external {
-        uint256 amount = claimableBonds[msg.sender];
-        if (amount == 0) revert NothingToClaim();
-        claimableBonds[msg.sender] = 0;
-        emit BondClaimed(msg.sender, amount);
-        (bool ok,) = msg.sender.call{value: amount}("");
-        if (!ok) revert BondTransferFailed();
-    }
-
     // ---------------------------------------------------------------------------------------------
     // Views
 
@@ -500,20 +472,5 @@ contract DisputeGame {
             _payBond(winner, challengeBond);
         }
         emit GameResolved(gameId, winner, reason);
-    }
-
-    /// @dev Push first; on refusal, credit for claimBond instead of reverting, so a recipient that
-    ///      rejects ETH cannot block the resolution. The gas cap and the ignored return data stop it
-    ///      from doing the same by burning gas or returning a huge buffer.
-    function _payBond(address to, uint256 amount) private {
-        if (amount == 0) return;
-        bool ok;
-        assembly ("memory-safe") {
-            ok := call(BOND_PUSH_GAS, to, amount, 0, 0, 0, 0)
-        }
-        if (!ok) {
-            claimableBonds[to] += amount;
-            emit BondCredited(to, amount);
-        }
     }
 }

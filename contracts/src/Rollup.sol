@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {SequencerInbox} from "./SequencerInbox.sol";
+import {BondVault} from "./libraries/BondVault.sol";
 
 /// @title Rollup
 /// @notice Bonded state assertions over the SequencerInbox, each confirmed once its challenge
@@ -14,7 +15,7 @@ import {SequencerInbox} from "./SequencerInbox.sol";
 ///      siblings therefore block each other until the DisputeGame rejects the wrong one
 ///      (docs/disputes.md). An assertion also claims the number of VM steps from its parent's state
 ///      to its own, which is the range the game bisects.
-contract Rollup is Ownable {
+contract Rollup is Ownable, BondVault {
     /// @notice Lifecycle of an assertion.
     enum AssertionStatus {
         None,
@@ -52,9 +53,6 @@ contract Rollup is Ownable {
         uint256 bond;
     }
 
-    /// @notice Gas forwarded when pushing a bond; ample for a wallet contract's receive function.
-    uint256 public constant BOND_PUSH_GAS = 100_000;
-
     /// @notice The inbox whose batches assertions consume.
     SequencerInbox public immutable inbox;
 
@@ -82,9 +80,6 @@ contract Rollup is Ownable {
 
     /// @notice Who received a rejected assertion's bond; its descendants' bonds follow it there.
     mapping(uint256 id => address recipient) public rejectedBondRecipient;
-
-    /// @notice Bonds whose push payment failed, claimable with claimBond.
-    mapping(address account => uint256 amount) public claimableBonds;
 
     Assertion[] private _assertions;
 
@@ -142,16 +137,6 @@ contract Rollup is Ownable {
     /// @param games Games still open over it.
     event DisputeClosed(uint256 indexed id, uint256 games);
 
-    /// @notice A bond payment was refused by its recipient and kept for claimBond.
-    /// @param account The recipient.
-    /// @param amount  Wei credited.
-    event BondCredited(address indexed account, uint256 amount);
-
-    /// @notice A credited bond was claimed.
-    /// @param account The recipient.
-    /// @param amount  Wei paid.
-    event BondClaimed(address indexed account, uint256 amount);
-
     /// @notice Caller is not an allowed validator.
     error NotValidator(address account);
     /// @notice Caller is not the dispute game.
@@ -184,10 +169,6 @@ contract Rollup is Ownable {
     error DisputeGameAlreadySet();
     /// @notice A zero address where one is required.
     error ZeroAddress();
-    /// @notice No credited bond to claim.
-    error NothingToClaim();
-    /// @notice claimBond could not pay.
-    error BondTransferFailed();
     /// @notice An assertion must claim at least one step.
     error ZeroSteps();
     /// @notice Disputes over this assertion can no longer be opened.
@@ -406,17 +387,6 @@ contract Rollup is Ownable {
         emit ValidatorSet(account, allowed);
     }
 
-    /// @notice Pays out bonds whose push payment was refused (for example by a contract without a
-    ///         receive function), so a proposer can never block its own confirmation.
-    function claimBond() external {
-        uint256 amount = claimableBonds[msg.sender];
-        if (amount == 0) revert NothingToClaim();
-        claimableBonds[msg.sender] = 0;
-        emit BondClaimed(msg.sender, amount);
-        (bool ok,) = msg.sender.call{value: amount}("");
-        if (!ok) revert BondTransferFailed();
-    }
-
     // ---------------------------------------------------------------------------------------------
     // Views
 
@@ -470,20 +440,5 @@ contract Rollup is Ownable {
         returns (bytes32)
     {
         return keccak256(abi.encodePacked(moduleRoot_, machineRoot, inboxPosition, outboxRoot));
-    }
-
-    /// @dev Push first; on refusal, credit for claimBond instead of reverting, so a recipient that
-    ///      rejects ETH cannot hold up confirmation or rejection. The gas cap and the ignored
-    ///      return data stop it from doing the same by burning gas or returning a huge buffer.
-    function _payBond(address to, uint256 amount) private {
-        if (amount == 0) return;
-        bool ok;
-        assembly ("memory-safe") {
-            ok := call(BOND_PUSH_GAS, to, amount, 0, 0, 0, 0)
-        }
-        if (!ok) {
-            claimableBonds[to] += amount;
-            emit BondCredited(to, amount);
-        }
     }
 }

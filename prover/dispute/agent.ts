@@ -11,6 +11,7 @@
 import { type Address, type Hex, parseEventLogs } from 'viem'
 import { disputeGameAbi, rollupAbi } from '../../contracts/out/artifacts.js'
 import type { L1Public, L1Wallet } from '../../contracts/l1.js'
+import { PollLoop } from '../../executor/pollLoop.js'
 import type { Verifier } from '../../executor/verifier.js'
 import type { Program } from '../../executor/vm/program.js'
 import { AssertionStatus, readAssertion, type Assertion } from '../proposer.js'
@@ -47,14 +48,13 @@ export class DisputeAgent {
   private readonly sources = new Map<bigint, ClaimSource>()
   private readonly judged = new Set<bigint>()
   private nextAssertion = 1n
-  private timer?: NodeJS.Timeout
-  private running?: Promise<void>
-  private stopped = false
+  private readonly loop: PollLoop
   private degree?: bigint
   private readonly log: (line: string) => void
 
   constructor(private readonly opts: DisputeAgentOptions) {
     this.log = opts.log ?? (() => {})
+    this.loop = new PollLoop(() => this.step(), opts.pollMs ?? 500, (e) => this.log(`disputes: ${e.message.split('\n')[0]}; retrying`))
   }
 
   private get me(): Address {
@@ -171,18 +171,10 @@ export class DisputeAgent {
   }
 
   start() {
-    const loop = async () => {
-      if (this.stopped) return
-      this.running = this.step().catch((e: Error) => this.log(`disputes: ${e.message.split('\n')[0]}; retrying`))
-      await this.running
-      if (!this.stopped) this.timer = setTimeout(loop, this.opts.pollMs ?? 500)
-    }
-    void loop()
+    this.loop.start()
   }
 
   async stop() {
-    this.stopped = true
-    clearTimeout(this.timer)
-    await this.running
+    await this.loop.stop()
   }
 }
