@@ -45,6 +45,8 @@ export interface DisputeAgentOptions {
 
 export class DisputeAgent {
   private readonly players = new Map<bigint, Player>()
+  /** The assertion each game of ours disputes. */
+  private readonly assertionOf = new Map<bigint, bigint>()
   private readonly sources = new Map<bigint, ClaimSource>()
   private readonly judged = new Set<bigint>()
   private nextAssertion = 1n
@@ -89,6 +91,7 @@ export class DisputeAgent {
   private player(gameId: bigint, a: Assertion, claims: ClaimSource, degree: bigint): Player {
     let p = this.players.get(gameId)
     if (!p) {
+      this.assertionOf.set(gameId, a.id)
       p = new Player({ l1: this.opts.l1, wallet: this.opts.wallet, game: this.opts.game, fromBlock: this.opts.fromBlock, degree, log: this.log, onMove: this.opts.onMove }, gameId, claims)
       this.players.set(gameId, p)
       this.log(`dispute ${gameId}: playing ${a.proposer.toLowerCase() === this.me.toLowerCase() ? 'the asserter' : 'the challenger'} on assertion ${a.id}`)
@@ -156,6 +159,9 @@ export class DisputeAgent {
       const g = await readGame(l1, game, id)
       if (g.status !== GameStatus.Active) {
         this.players.delete(id)
+        // its trace (checkpoints included) is dropped once no game of ours is left on the assertion
+        if (![...this.players.keys()].some((other) => this.assertionOf.get(other) === g.assertionId)) this.sources.delete(g.assertionId)
+        this.assertionOf.delete(id)
         const winner = g.status === GameStatus.ChallengerWon ? g.challenger : g.status === GameStatus.AsserterWon ? g.asserter : undefined
         this.log(`dispute ${id}: over, ${winner ? `won by ${winner === g.challenger ? 'the challenger' : 'the asserter'} ${winner}` : 'closed'}`)
         this.opts.onGame?.({ type: 'resolved', game: id, assertion: g.assertionId, winner })
