@@ -68,7 +68,7 @@ describe('vm engine', function () {
     expect(program.globalTypes.length).to.equal(0)
   })
 
-  it('runs hundreds of random batches exactly like the native engine', async () => {
+  it('runs thousands of random batches exactly like the native engine', async () => {
     const delayed: Uint8Array[] = []
     const getDelayed = (i: bigint) => {
       const m = delayed[Number(i)]
@@ -91,7 +91,7 @@ describe('vm engine', function () {
     let totalSteps = 0
     let nativeMs = 0
     let vmMs = 0
-    const BATCHES = Number(process.env.VM_ENGINE_BATCHES ?? 300)
+    const BATCHES = Number(process.env.VM_ENGINE_BATCHES ?? 2000)
     const nonceOf = (a: LocalAccount) => native.nonce(a.address)
     const openOrders: bigint[] = []
 
