@@ -85,7 +85,7 @@ const show = (v: unknown) => console.log(JSON.stringify(v, (_, x) => (typeof x =
 
 program
   .command('devnet')
-  .description('start anvil, deploy the contracts, fund test accounts, and run sequencer, verifier and proposer (Ctrl-C stops)')
+  .description('start anvil, deploy the contracts, fund test accounts, and run sequencer, verifier, proposer and challenger (Ctrl-C stops)')
   .option('--port <port>', 'sequencer JSON-RPC port', '8547')
   .option('--host <host>', 'sequencer JSON-RPC bind address (0.0.0.0 inside a container)', '127.0.0.1')
   .option('--l1-port <port>', 'anvil port (default: any free port)')
