@@ -15,6 +15,7 @@ import { engineWasmPath } from '../executor/engine/host.js'
 import { loadEngineProgramFile } from '../executor/vm/engine.js'
 import { DisputeAgent } from '../prover/dispute/agent.js'
 import { GameStatus, lyingFrom, type MoveReport, readGame } from '../prover/dispute/player.js'
+import { bisectionPoints } from '../prover/dispute/segments.js'
 import { TraceQueue } from '../prover/dispute/traceQueue.js'
 import { AssertionStatus, Proposer, readAssertion } from '../prover/proposer.js'
 import { testDevnet, until } from './helpers/devnet.js'
@@ -35,8 +36,8 @@ describe('disputes end to end on a devnet', function () {
       // the devnet's proposer lies in every assertion: first a corrupted machine root, then the
       // right root with half the VM steps (the machine is still running there), then roots again
       proposerTamper: (c) => (++lies === 2 ? { ...c, steps: c.steps / 2n } : { ...c, machineRoot: flip(c.machineRoot) }),
+      onDisputeMove: (_side, m) => moves.push(m),
     })
-    for (const d of dev.node.disputes) (d as unknown as { opts: { onMove?: (m: MoveReport) => void } }).opts.onMove = (m) => moves.push(m)
   })
   after(async () => { await dev?.stop() })
 
@@ -85,6 +86,14 @@ describe('disputes end to end on a devnet', function () {
     const mine = moves.filter((m) => m.game === g.id)
     expect(mine.some((m) => m.kind === 'prove')).to.equal(true)
     expect(mine.filter((m) => m.kind === 'bisect').length).to.be.greaterThan(0)
+  })
+
+  it('the players split segments exactly as DisputeGame does', async () => {
+    const degree = (await l1().readContract({ address: game(), abi: disputeGameAbi, functionName: 'degree' })) as bigint
+    for (const [start, len] of [[0n, 1n], [0n, 15n], [7n, 16n], [0n, 28_837n], [1_000n, 999_999_937n], [(1n << 40n) + 3n, 1n << 32n]] as const) {
+      const onChain = (await l1().readContract({ address: game(), abi: disputeGameAbi, functionName: 'bisectionPoints', args: [start, len] })) as readonly bigint[]
+      expect(bisectionPoints(start, len, degree), `[${start}, +${len}]`).to.deep.equal([...onChain])
+    }
   })
 
   it('the challenger also beats the right root claimed with too few VM steps', async () => {

@@ -13,7 +13,7 @@ import { NativeEngine, engineWasmPath } from '../executor/engine/host.js'
 import { loadEngineProgram } from '../executor/vm/engine.js'
 import type { Program } from '../executor/vm/program.js'
 import { AssertionTrace } from '../prover/dispute/assertionTrace.js'
-import { bisectionCommitment, bisectionPoints, firstDisagreement, roundsFor } from '../prover/dispute/segments.js'
+import { bisectionPoints, firstDisagreement, roundsFor } from '../prover/dispute/segments.js'
 import { TraceQueue, TraceWorker } from '../prover/dispute/traceQueue.js'
 import { type TraceTask, decodeTraceTask, encodeTraceTask } from '../prover/dispute/traceTask.js'
 import { type Workload, buildSignedWorkload } from '../bench/workload.js'
@@ -91,7 +91,7 @@ describe('dispute trace work', function () {
     }
   })
 
-  it('segments: points, commitment, disagreement and rounds as the game computes them', () => {
+  it('segments: points, disagreement and rounds', () => {
     expect(bisectionPoints(0n, 10n, 4n)).to.deep.equal([0n, 2n, 5n, 7n, 10n])
     expect(bisectionPoints(5n, 3n, 16n)).to.deep.equal([5n, 6n, 7n, 8n])
     expect(roundsFor(1n << 32n, 16n)).to.equal(8)
@@ -100,6 +100,5 @@ describe('dispute trace work', function () {
     const h = (x: number) => `0x${x.toString(16).padStart(64, '0')}` as const
     expect(firstDisagreement([h(1), h(2), h(3)], [h(1), h(2), h(4)])).to.equal(1)
     expect(() => firstDisagreement([h(1), h(2)], [h(1), h(2)])).to.throw(/nothing to dispute/)
-    expect(bisectionCommitment(0n, 2n, [h(1), h(2)])).to.match(/^0x[0-9a-f]{64}$/)
   })
 })

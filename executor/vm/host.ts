@@ -34,16 +34,20 @@ function copyOut(m: Machine, src: Uint8Array, offset: number, dest: number, len:
   return n
 }
 
+/** Pops a host call's arguments (from slot `s` up) and pushes its i32 result. */
+function returnI32(m: Machine, s: number, v: number): undefined {
+  m.lo[s] = v
+  m.hi[s] = 0
+  m.sp = s + 1
+  return undefined
+}
+
 const inboxRead: HostFn = (m) => {
   const s = m.sp - 3
   const offset = m.lo[s]! >>> 0, dest = m.lo[s + 1]! >>> 0, len = m.lo[s + 2]! >>> 0
   const msg = m.context.message(m.inboxPosition) ?? new Uint8Array(0)
   const n = copyOut(m, msg, offset, dest, len)
-  if (n < 0) return OOB
-  m.lo[s] = n
-  m.hi[s] = 0
-  m.sp = s + 1
-  return undefined
+  return n < 0 ? OOB : returnI32(m, s, n)
 }
 
 const delayedRead: HostFn = (m) => {
@@ -51,11 +55,7 @@ const delayedRead: HostFn = (m) => {
   const index = (BigInt(m.hi[s]! >>> 0) << 32n) | BigInt(m.lo[s]! >>> 0)
   const offset = m.lo[s + 1]! >>> 0, dest = m.lo[s + 2]! >>> 0, len = m.lo[s + 3]! >>> 0
   const n = copyOut(m, m.context.delayed(index), offset, dest, len)
-  if (n < 0) return OOB
-  m.lo[s] = n
-  m.hi[s] = 0
-  m.sp = s + 1
-  return undefined
+  return n < 0 ? OOB : returnI32(m, s, n)
 }
 
 const keccakHost: HostFn = (m) => {
@@ -77,10 +77,7 @@ export const ecrecoverHostWith = (recover: (digest: Uint8Array, vrs: Uint8Array)
   if (hash + 32 > mem.length || sig + 65 > mem.length || out + 20 > mem.length) return OOB
   const signer = recover(mem.subarray(hash, hash + 32), mem.subarray(sig, sig + 65))
   if (signer) mem.set(signer, out)
-  m.lo[s] = signer ? 1 : 0
-  m.hi[s] = 0
-  m.sp = s + 1
-  return undefined
+  return returnI32(m, s, signer ? 1 : 0)
 }
 
 const abortHost: HostFn = () => 'abort'

@@ -48,8 +48,8 @@ export class DisputeAgent {
   /** The assertion each game of ours disputes. */
   private readonly assertionOf = new Map<bigint, bigint>()
   private readonly sources = new Map<bigint, ClaimSource>()
-  private readonly judged = new Set<bigint>()
   private nextAssertion = 1n
+  private nextGame = 0n
   private readonly loop: PollLoop
   private degree?: bigint
   private readonly log: (line: string) => void
@@ -136,22 +136,30 @@ export class DisputeAgent {
       const count = (await l1.readContract({ address: rollup, abi: rollupAbi, functionName: 'assertionCount' })) as bigint
       for (let id = this.nextAssertion; id < count; id++) {
         const a = await readAssertion(l1, rollup, id)
-        if (a.status !== AssertionStatus.Pending || this.judged.has(id)) { this.nextAssertion = id + 1n; continue }
+        if (a.status !== AssertionStatus.Pending) { this.nextAssertion = id + 1n; continue }
         const parent = await readAssertion(l1, rollup, a.parentId)
         const verdict = this.wrong(a, parent)
         if (verdict === undefined) break // not derived that far yet: judge it next round
-        this.judged.add(id)
+        if (verdict) {
+          const deadline = (await l1.readContract({ address: rollup, abi: rollupAbi, functionName: 'challengeDeadline', args: [id] })) as bigint
+          if ((await l1.getBlock({ blockTag: 'pending' })).timestamp >= deadline) {
+            this.log(`challenger: assertion ${id} is wrong but its challenge period is over: it can no longer be disputed`)
+          } else {
+            this.log(`challenger: assertion ${id} (batches ${parent.inboxPosition}..${a.inboxPosition - 1n}) is wrong: challenging it`)
+            // a failed challenge throws before the cursor moves: the next round tries again
+            await this.challenge(id)
+          }
+        }
         this.nextAssertion = id + 1n
-        if (!verdict) continue
-        this.log(`challenger: assertion ${id} (batches ${parent.inboxPosition}..${a.inboxPosition - 1n}) is wrong: challenging it`)
-        await this.challenge(id)
       }
     }
+    // a game's asserter never changes and an ended game never restarts, so each game is looked at once
     const gameCount = (await l1.readContract({ address: game, abi: disputeGameAbi, functionName: 'gameCount' })) as bigint
-    for (let id = 0n; id < gameCount; id++) {
-      if (this.players.has(id)) continue
+    for (; this.nextGame < gameCount; this.nextGame++) {
+      const id = this.nextGame
+      if (!this.opts.defend || this.players.has(id)) continue
       const g = await readGame(l1, game, id)
-      if (g.status !== GameStatus.Active || !this.opts.defend || g.asserter.toLowerCase() !== this.me.toLowerCase()) continue
+      if (g.status !== GameStatus.Active || g.asserter.toLowerCase() !== this.me.toLowerCase()) continue
       const a = await readAssertion(l1, rollup, g.assertionId)
       this.player(id, a, await this.source(a), degree)
     }

@@ -1,9 +1,10 @@
 /**
- * Segments of the bisection game (docs/disputes.md), as DisputeGame.sol computes them: a segment
+ * Segments of the bisection game (docs/disputes.md), as DisputeGame.sol computes them (its
+ * `bisectionPoints` view; test/dispute-e2e checks the two agree): a segment
  * [start, start + len] is split into k = min(D, len) parts at p_j = start + ⌊len · j / k⌋, and a
  * bisection is the k + 1 machine hashes at those points.
  */
-import { type Hex, encodePacked, keccak256 } from 'viem'
+import type { Hex } from 'viem'
 
 /** The k + 1 points of a bisection of [start, start + len] with degree D. */
 export function bisectionPoints(start: bigint, len: bigint, degree: bigint): bigint[] {
@@ -12,11 +13,6 @@ export function bisectionPoints(start: bigint, len: bigint, degree: bigint): big
   const out: bigint[] = []
   for (let j = 0n; j <= k; j++) out.push(start + (len * j) / k)
   return out
-}
-
-/** keccak256(start u64 ‖ len u64 ‖ hashes): what the game stores for a bisection. */
-export function bisectionCommitment(start: bigint, len: bigint, hashes: readonly Hex[]): Hex {
-  return keccak256(encodePacked(['uint64', 'uint64', 'bytes32[]'], [start, len, hashes]))
 }
 
 /**
