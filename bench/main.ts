@@ -19,6 +19,7 @@ import { engineSection } from './engine.js'
 import { vmSection } from './vm.js'
 import { sequencerSection } from './sequencer.js'
 import { disputeSection, parseSizes } from './dispute.js'
+import { hostileSection } from './hostile.js'
 
 // ---------------------------------------------------------------------------------------------
 // SECTION REGISTRY. Sections run in this order. Each is a module in bench/ exporting a
@@ -36,6 +37,11 @@ import { disputeSection, parseSizes } from './dispute.js'
 // TraceWorker: `dispute_<size>_wall_s` (target for 1e7: < 60 s), `_rounds`, `_l1_txs_per_side`
 // (max of the two sides), `_gas_total`, `_steps`; plus the COMPUTED 2^32-step bound
 // `dispute_2p32_l1_txs_per_side_bound` (target <= 10). --dispute-sizes picks the sizes.
+//
+// 'hostile' (bench/hostile.ts): honest clients' open-loop order latency alone and under attack
+// (one-key flood, invalid signatures, slow-loris, garbage bodies, all at once), rate limits on:
+// `hostile_honest_<phase>_p50_ms` / `_p99_ms` with their ratio to the same run's alone figures,
+// `_rejected` (must be 0), and each attacker's send rate and rate-limited fraction.
 // ---------------------------------------------------------------------------------------------
 export const SECTIONS: BenchSection[] = [
   sigSection,
@@ -43,6 +49,7 @@ export const SECTIONS: BenchSection[] = [
   vmSection,
   disputeSection,
   sequencerSection,
+  hostileSection,
 ]
 
 function usage(): string {

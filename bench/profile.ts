@@ -2,6 +2,7 @@
  * A sampling CPU profile of this process (node:inspector) around some work, summarised by self
  * time per function and per area of the code, so a bench can say where the time goes.
  */
+import { writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector/promises'
 
 interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }
@@ -53,6 +54,8 @@ export async function profiled<T>(work: () => Promise<T>, intervalUs = 500): Pro
     throw e
   }
   const profile = await stop()
+  // For a closer look (callers, not just self time): BENCH_CPUPROFILE=file.cpuprofile, opens in Chrome DevTools.
+  if (process.env.BENCH_CPUPROFILE) writeFileSync(process.env.BENCH_CPUPROFILE, JSON.stringify(profile))
   const totalMs = (profile.endTime - profile.startTime) / 1000
   const perSample = totalMs / Math.max(1, profile.samples.length)
   const areas = new Map<string, number>()

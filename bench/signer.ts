@@ -9,7 +9,7 @@ import { createRequire } from 'node:module'
 import { type Hex, bytesToHex, hexToBytes } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { TxDigester } from '../sequencer/digest.js'
-import { eip712Domain, eip712Types, encodeItem, type TxMessage } from '../sdk/protocol.js'
+import { eip712Domain, eip712Types, encodeItem, typedMessage, type TxMessage } from '../sdk/protocol.js'
 
 const require = createRequire(import.meta.url)
 const secp256k1 = require('secp256k1/bindings') as typeof import('secp256k1')
@@ -47,7 +47,8 @@ export class FastSigner {
         domain: eip712Domain(this.chainId),
         types: eip712Types,
         primaryType: tx.kind,
-        message: tx.message,
+        // an Order's options, omitted or not, spelled out as the 11-field EIP-712 struct
+        message: typedMessage(tx),
       } as unknown as Parameters<ReturnType<typeof privateKeyToAccount>['signTypedData']>[0])
       const fast = this.sign(hexToBytes(key), tx)
       if (viem !== fast) throw new Error(`bench signer disagrees with viem on ${tx.kind} ${JSON.stringify(tx.message, (_, v) => (typeof v === 'bigint' ? v.toString() : v))}: ${fast} vs ${viem}`)

@@ -11,6 +11,7 @@ import { type LocalAccount, privateKeyToAccount } from 'viem/accounts'
 import { NativeEngine } from '../executor/engine/host.js'
 import { StateRootTracker } from '../executor/vm/stateRoot.js'
 import * as P from '../sdk/protocol.js'
+import { signItem } from '../sdk/sign.js'
 import { prng } from './prng.js'
 
 const CHAIN_ID = 412346
@@ -29,11 +30,7 @@ export const MEASURE_CHAIN_ID = CHAIN_ID
 export type ItemSigner = (privateKey: Hex, tx: P.TxMessage) => Uint8Array | Promise<Uint8Array>
 
 export const viemItemSigner: ItemSigner = async (privateKey, tx) => {
-  const account: LocalAccount = privateKeyToAccount(privateKey)
-  const signature = await account.signTypedData({
-    domain: P.eip712Domain(CHAIN_ID), types: P.eip712Types, primaryType: tx.kind, message: tx.message,
-  } as unknown as Parameters<LocalAccount['signTypedData']>[0])
-  return P.encodeItem(tx, signature)
+  return signItem(privateKeyToAccount(privateKey), CHAIN_ID, tx)
 }
 
 /** Batches to run from a state reached by `genesis` then `setup` (inbox position 0). */

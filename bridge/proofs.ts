@@ -2,7 +2,7 @@
  * Withdrawal proofs built from L1-derived data only (the Verifier's outbox leaves), checked
  * against the outbox root a confirmed assertion holds on L1 before they are handed out.
  */
-import type { Address, Hex } from 'viem'
+import { type Address, type Hex, BaseError, ContractFunctionRevertedError } from 'viem'
 import { rollupAbi } from '../contracts/out/artifacts.js'
 import type { L1Public } from '../contracts/l1.js'
 import type { Verifier } from '../executor/verifier.js'
@@ -33,7 +33,13 @@ export const WITHDRAWAL_NOT_CONFIRMED = -32080
  */
 export async function buildWithdrawalProof(verifier: Verifier, l1: L1Public, rollup: Address, index: bigint, assertionId?: bigint): Promise<WithdrawalProof> {
   const id = assertionId ?? ((await l1.readContract({ address: rollup, abi: rollupAbi, functionName: 'latestConfirmed' })) as bigint)
-  const a = await readAssertion(l1, rollup, id)
+  const a = await readAssertion(l1, rollup, id).catch((err: unknown) => {
+    // A fuzzed or mistyped id: the Rollup reverts with UnknownAssertion, which is the caller's to fix.
+    const reverted = err instanceof BaseError ? err.walk((e) => e instanceof ContractFunctionRevertedError) : undefined
+    if (reverted instanceof ContractFunctionRevertedError && reverted.data?.errorName === 'UnknownAssertion')
+      throw new RpcError(INVALID_PARAMS, `assertion ${id} does not exist: omit assertionId for the latest confirmed one`, { param: 'assertionId', assertionId: id.toString() })
+    throw err
+  })
   if (a.status !== AssertionStatus.Confirmed)
     throw new RpcError(WITHDRAWAL_NOT_CONFIRMED, `assertion ${id} is not confirmed yet: wait for its challenge period to end`, { assertionId: id.toString() })
   const batch = verifier.verified(Number(a.inboxPosition) - 1)

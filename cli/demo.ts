@@ -40,7 +40,7 @@ export async function runDemo(opts: { fresh?: boolean; state?: DevnetState; log?
   if (!state) {
     log('demo: no devnet running; starting a private one')
     const { startDevnet } = await import('./devnet.js')
-    const dev = await startDevnet({ port: 0, writeState: false, challengePeriodSeconds: 3, batchMaxAgeMs: 500, log: () => {} })
+    const dev = await startDevnet({ port: 0, writeState: false, challengePeriodSeconds: 3, batchMaxAgeMs: 500, oracleFeedMs: 5000, log: () => {} })
     state = dev.state
     stopDevnet = dev.stop
   }
@@ -73,12 +73,20 @@ async function demo(s: DevnetState, log: (l: string) => void, started: number): 
 
   // 2. Cross orders: alice sells 0.5 BTC, bob buys it. On a devnet that already has orders, trade
   // inside the spread so that bob's buy meets alice's ask and nothing else.
-  const oracle = privateKeyToAccount(s.keys.oracle)
-  await client.submitOraclePrice(oracle, { market: BTC_PERP.id, price: 60_000_000_000n, timestamp: BigInt(Math.floor(Date.now() / 1000)) })
+  // Orders need a fresh index: the devnet's oracle feed keeps one; without a feed, publish it.
+  let market = await client.market(BTC_PERP.id)
+  if (!market.indexFresh) {
+    const now = BigInt(Math.floor(Date.now() / 1000))
+    const last = BigInt(market.indexTimestamp)
+    await client.submitOraclePrice(privateKeyToAccount(s.keys.oracle), { market: BTC_PERP.id, price: market.index === '0' ? 60_000_000_000n : BigInt(market.index), timestamp: now > last ? now : last + 1n })
+    market = await client.market(BTC_PERP.id)
+  }
+  const index = (BigInt(market.index) / BTC_PERP.tickSize) * BTC_PERP.tickSize
+  log(`demo: BTC-PERP index $${formatUnits(index, 6)}`)
   const book = await client.orderBook(BTC_PERP.id, 1)
   const bestBid = book.bids[0] ? BigInt(book.bids[0].price) : 0n
   const bestAsk = book.asks[0] ? BigInt(book.asks[0].price) : undefined
-  let price = bestAsk !== undefined ? bestAsk - BTC_PERP.tickSize : 60_000_000_000n
+  let price = bestAsk !== undefined && bestAsk <= index ? bestAsk - BTC_PERP.tickSize : index
   if (price <= bestBid) price = bestBid + BTC_PERP.tickSize
   if (bestAsk !== undefined && price >= bestAsk)
     throw new Error('the BTC-PERP spread is one tick, so the demo cannot trade inside it: run `npm run demo -- --fresh` for a private devnet')
@@ -87,7 +95,8 @@ async function demo(s: DevnetState, log: (l: string) => void, started: number): 
   if (bid.fills.length !== 1 || bid.fills[0]!.makerOrderId !== ask.orderId) throw new Error(`expected bob's order to fill against alice's, got ${JSON.stringify(bid)}`)
   log(`demo: bob's buy filled 0.5 BTC at $${formatUnits(price, 6)} against alice's order ${ask.orderId} (batch ${bid.batch})`)
   const [a, b] = await Promise.all([client.account(alice.address), client.account(bob.address)])
-  log(`demo: positions: alice ${a.positions.map((p) => p.size).join(',')}, bob ${b.positions.map((p) => p.size).join(',')} (base quantums, 1e-4 BTC)`)
+  const btc = (x: typeof a) => x.positions.find((p) => p.market === BTC_PERP.id)?.size ?? '0'
+  log(`demo: BTC-PERP positions: alice ${btc(a)}, bob ${btc(b)} (base quantums, 1e-4 BTC)`)
 
   // 3. Alice withdraws 1,000 vUSD to her L1 address.
   const amount = parseUnits('1000', 6)

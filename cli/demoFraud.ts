@@ -189,7 +189,11 @@ export async function runFraudDemo(o: FraudDemoOptions = {}): Promise<FraudDemoR
     }
     let lastBatch = 0
     let fills = 0
-    for (let i = 0; i < 4; i++) {
+    // Two pairs keep the lied-about trace between 16^3 and 16^4 VM steps: 4 bisection rounds, so
+    // the honest challenger makes the one-step proof and the game ends at once (an odd count ends
+    // on the liar's 600-s clock; docs/disputes.md). Engine v1's heavier batches put 8 orders past 16^4.
+    const PAIRS = 2
+    for (let i = 0; i < PAIRS; i++) {
       const price = (60_000n + BigInt(i)) * 1_000_000n
       const ask = await client.placeOrder(alice, { market: BTC_PERP.id, isBuy: false, price, size: 1_000n + BigInt(i) * 500n })
       const bid = await client.placeOrder(bob, { market: BTC_PERP.id, isBuy: true, price, size: 1_000n + BigInt(i) * 500n })
@@ -198,7 +202,7 @@ export async function runFraudDemo(o: FraudDemoOptions = {}): Promise<FraudDemoR
       fills += bid.fills.length
       lastBatch = Math.max(lastBatch, ask.batch, bid.batch)
     }
-    log(`demo fraud: alice and bob placed 8 orders (${fills} fills) in batches up to ${lastBatch}; the proposer now lies about every assertion from batch ${lieFrom} on`)
+    log(`demo fraud: alice and bob placed ${2 * PAIRS} orders (${fills} fills) in batches up to ${lastBatch}; the proposer now lies about every assertion from batch ${lieFrom} on`)
 
     // 2. The false assertion lands on L1.
     const proposer = privateKeyToAccount(s.keys.proposer).address

@@ -14,7 +14,8 @@ import { VeridexClient } from '../sdk/client.js'
 import { privateKeyToAccount } from 'viem/accounts'
 import { ensureRedis, type RedisHandle } from './redis.js'
 import { startNode, type NodeHandle, type NodeOptions } from './node.js'
-import { DEVNET_ACCOUNTS, DEVNET_ROLES, DEVNET_STATE, STATE_DIR, devnetGenesis, writeDevnetState, addressOf, BTC_PERP, type DevnetState } from './config.js'
+import { DEVNET_ACCOUNTS, DEVNET_OPENING_PRICES, DEVNET_ROLES, DEVNET_STATE, STATE_DIR, devnetGenesis, writeDevnetState, addressOf, type DevnetState } from './config.js'
+import { OracleFeeder } from './oracleFeeder.js'
 
 export interface DevnetOptions {
   /** Sequencer JSON-RPC port (0 = any free port). */
@@ -36,8 +37,22 @@ export interface DevnetOptions {
   l1BlockTime?: number
   /** Each dispute party's chess clock, seconds (default 600 on a devnet). */
   disputeClockSeconds?: number
+  /** JSON-RPC transport limits and client rate limits (see NodeOptions). */
+  rpc?: NodeOptions['rpc']
+  rateLimits?: NodeOptions['rateLimits']
   /** Run the challenger (default true). */
   challenger?: boolean
+  /**
+   * Milliseconds between the devnet oracle's price updates (a small deterministic random walk);
+   * 0 (the default here; `veridex devnet` and the demo use 5000) publishes only the opening prices.
+   */
+  oracleFeedMs?: number
+  /** Largest oracle move per update in ppm (default 500; 0 keeps prices constant). */
+  oracleStepPpm?: number
+  /** Oracle staleness bound of the genesis (default: 60 s with a feeder, else 86,400 s). */
+  maxOracleAgeSeconds?: number
+  /** Run the node's liquidation keeper (default true). */
+  keeper?: boolean
   /** Make the devnet's proposer dishonest (`veridex demo fraud`, tests). */
   proposerTamper?: NodeOptions['proposerTamper']
   /** Dispute moves and games of the node's challenger and the proposer's defender. */
@@ -46,7 +61,7 @@ export interface DevnetOptions {
   log?: (line: string) => void
 }
 
-export interface Devnet { state: DevnetState; anvil: Anvil; redis: RedisHandle; node: NodeHandle; stop(): Promise<void> }
+export interface Devnet { state: DevnetState; anvil: Anvil; redis: RedisHandle; node: NodeHandle; oracle: OracleFeeder; stop(): Promise<void> }
 
 export async function startDevnet(o: DevnetOptions = {}): Promise<Devnet> {
   const log = o.log ?? ((l: string) => console.log(l))
@@ -63,8 +78,15 @@ export async function startDevnet(o: DevnetOptions = {}): Promise<Devnet> {
     traders: DEVNET_ROLES.traders.map(key),
     challenger: key(DEVNET_ROLES.challenger),
     validator: key(DEVNET_ROLES.validator),
+    admin: key(DEVNET_ROLES.admin),
+    feeAccount: key(DEVNET_ROLES.feeAccount),
   }
-  const genesis = devnetGenesis(addressOf(roles.oracle))
+  const oracleFeedMs = o.oracleFeedMs ?? 0
+  const genesis = devnetGenesis(addressOf(roles.oracle), undefined, {
+    admin: addressOf(roles.admin),
+    feeAccount: addressOf(roles.feeAccount),
+    maxOracleAgeSeconds: o.maxOracleAgeSeconds ?? (oracleFeedMs > 0 ? 60 : undefined),
+  })
   const roots = await genesisRoots(genesis)
   const challengePeriodSeconds = o.challengePeriodSeconds ?? 5
   const deployment = await deployVeridex({
@@ -111,12 +133,25 @@ export async function startDevnet(o: DevnetOptions = {}): Promise<Devnet> {
     port: o.port ?? 8547,
     host: o.host,
     batchMaxAgeMs: o.batchMaxAgeMs ?? 1000,
+    rpc: o.rpc,
+    rateLimits: o.rateLimits,
+    keeper: o.keeper,
     log,
   })
 
-  // A market needs a mark price before anyone can trade: publish an opening oracle price.
-  const client = new VeridexClient(node.url)
-  await client.submitOraclePrice(privateKeyToAccount(roles.oracle), { market: BTC_PERP.id, price: 60_000n * 1_000_000n, timestamp: BigInt(Math.floor(Date.now() / 1000)) })
+  // A market needs an index before anyone can trade: publish the opening prices, then (with a
+  // feeder) keep them fresh.
+  const oracle = new OracleFeeder({
+    client: new VeridexClient(node.url),
+    oracle: privateKeyToAccount(roles.oracle),
+    markets: genesis.markets,
+    opening: DEVNET_OPENING_PRICES,
+    intervalMs: oracleFeedMs,
+    stepPpm: o.oracleStepPpm,
+    log,
+  })
+  await oracle.publish()
+  if (oracleFeedMs > 0) oracle.start()
 
   const state: DevnetState = {
     l1: l1cfg,
@@ -126,6 +161,7 @@ export async function startDevnet(o: DevnetOptions = {}): Promise<Devnet> {
     genesis,
     keys: roles,
     challengePeriodSeconds,
+    oracleFeedMs,
     pid: process.pid,
   }
   if (o.writeState ?? true) writeDevnetState(state)
@@ -134,7 +170,9 @@ export async function startDevnet(o: DevnetOptions = {}): Promise<Devnet> {
     anvil,
     redis,
     node,
+    oracle,
     async stop() {
+      await oracle.stop()
       await devnet.node.stop()
       await anvil.stop()
       await redis.stop()
@@ -161,7 +199,10 @@ export function describeDevnet(s: DevnetState): string {
     '',
     'Test accounts (anvil dev keys, each with 10,000 ETH and 1,000,000 vUSD on L1):',
     ...s.keys.traders.map((k, i) => `  trader ${i}  ${addressOf(k)}  ${k}`),
-    `  oracle    ${addressOf(s.keys.oracle)}  ${s.keys.oracle}`,
+    `  oracle    ${addressOf(s.keys.oracle)}  ${s.keys.oracle}${s.oracleFeedMs ? `  (publishes BTC-PERP and ETH-PERP every ${s.oracleFeedMs / 1000} s)` : ''}`,
+    `  admin     ${addressOf(s.keys.admin)}  ${s.keys.admin}  (adds and updates markets)`,
+    `  fees      ${addressOf(s.keys.feeAccount)}  ${s.keys.feeAccount}  (receives trading fees)`,
+    `Markets: ${s.genesis.markets.map((m) => `${m.symbol} (id ${m.id})`).join(', ')}; oracle prices count for ${s.genesis.maxOracleAgeSeconds ?? 86_400} s.`,
     '',
     `State file: ${DEVNET_STATE} (used by the other veridex commands). Ctrl-C stops everything.`,
   ]

@@ -5,6 +5,7 @@
  * after starting anvil and deploying; `veridex node` calls it against a public testnet.
  */
 import { mkdirSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { type Hex, zeroAddress } from 'viem'
 import { l1Public, l1Wallet } from '../contracts/l1.js'
@@ -19,7 +20,11 @@ import { engineWasmPath } from '../executor/engine/host.js'
 import { loadEngineProgramFile } from '../executor/vm/engine.js'
 import { Sequencer } from '../sequencer/sequencer.js'
 import { BatchPoster } from '../sequencer/poster.js'
-import { RpcServer } from '../sequencer/rpc/server.js'
+import { ReconcileFatalError, Reconciler, reconciliations } from '../sequencer/reconcile.js'
+import { PostReconciler } from '../sequencer/postReconciler.js'
+import { RpcServer, type RpcServerOptions } from '../sequencer/rpc/server.js'
+import { RateLimits, type RateLimitOptions } from '../sequencer/rpc/rateLimit.js'
+import { LiquidationKeeper } from '../sequencer/keeper.js'
 import { sequencerApi, TOPICS, jsonify } from '../sequencer/api.js'
 import { withdrawalProofApi } from '../bridge/proofs.js'
 import { bullConnection } from './redis.js'
@@ -49,8 +54,16 @@ export interface NodeOptions {
   port?: number
   batchMaxAgeMs?: number
   batchMaxBytes?: number
+  /** Worker threads recovering signers for the sequencer and for the verifier (sequencer/recoveryPool.ts); default one per core, 0 for none. */
+  recoveryThreads?: number
   /** How often to read L1 for new delayed messages and batches. */
   l1PollMs?: number
+  /** JSON-RPC transport limits; defaults in sequencer/rpc/server.ts. */
+  rpc?: Pick<RpcServerOptions, 'maxBodyBytes' | 'maxBatch' | 'maxDepth' | 'requestTimeoutMs' | 'heartbeatMs'>
+  /** Per-IP, per-signer and invalid-signature rate limits (docs/api.md); defaults in sequencer/rpc/rateLimit.ts. */
+  rateLimits?: RateLimitOptions
+  /** Run the liquidation keeper (default true). */
+  keeper?: boolean
   log?: (line: string) => void
 }
 
@@ -58,6 +71,8 @@ export interface NodeHandle {
   url: string
   wsUrl: string
   sequencer: Sequencer
+  /** Liquidates accounts under maintenance margin after oracle prices and batch closes. */
+  keeper?: LiquidationKeeper
   verifier: Verifier
   proposer?: Proposer
   /** The challenger and the proposer's defender, when running. */
@@ -73,14 +88,24 @@ export async function startNode(o: NodeOptions): Promise<NodeHandle> {
   const l1 = l1Public(l1cfg)
   const actualChainId = await l1.getChainId()
   if (actualChainId !== o.chainId) throw new Error(`L1 at ${o.rpcUrl} has chain id ${actualChainId}, not ${o.chainId}: pass the right --chain-id`)
-  const seqWallet = l1Wallet(l1cfg, o.sequencerKey)
+  const seqWallet = l1Wallet(l1cfg, o.sequencerKey, undefined, { sharedNonces: true })
 
   const sequencer = await Sequencer.open({
     journalPath: path.join(o.dataDir, 'sequencer.sqlite'),
     genesis: o.genesis,
     batchMaxAgeMs: o.batchMaxAgeMs,
     batchMaxBytes: o.batchMaxBytes,
+    recoveryThreads: o.recoveryThreads ?? availableParallelism(),
+    rootThread: true,
+    journalThread: true,
     log,
+  })
+  // A forced inclusion while this sequencer was down: rebuild on top of L1 before serving. If L1
+  // cannot be read now, the poster's check finds the forced batch later and reconciles then.
+  const reconciler = new Reconciler(sequencer, { l1, inbox: o.deployment.inbox, fromBlock: o.deployment.deployBlock, log })
+  await reconciler.run().catch((e: Error) => {
+    if (e instanceof ReconcileFatalError) throw e
+    log(`reconcile: could not check the journal against L1 (${e.message.split('\n')[0]}); the poster will when L1 answers`)
   })
 
   const verifier = await Verifier.create({
@@ -90,15 +115,26 @@ export async function startNode(o: NodeOptions): Promise<NodeHandle> {
     genesis: o.genesis,
     dbPath: path.join(o.dataDir, 'verifier.sqlite'),
     pollMs: o.l1PollMs,
+    // Its VM and engine runs take tens of ms per batch: on its own thread they never stall requests.
+    thread: true,
+    background: true,
+    recoveryThreads: o.recoveryThreads ?? availableParallelism(),
     log,
   })
 
+  const keeper = o.keeper === false ? undefined : new LiquidationKeeper(sequencer, { log }).start()
   const info = () => ({
     l1: { rpcUrl: o.rpcUrl, ...o.deployment },
     sequencerAddress: seqWallet.account.address,
     verifiedBatch: verifier.head() ?? null,
+    lastReconcile: reconciliations(sequencer.journal).at(-1) ?? null,
+    keeper: keeper?.stats ?? null,
   })
-  const server = new RpcServer(sequencerApi(sequencer, () => jsonify(info()) as Record<string, unknown>, withdrawalProofApi(verifier, l1, o.deployment.rollup)), {
+  const rateLimits = new RateLimits(o.rateLimits)
+  const api = sequencerApi(sequencer, () => jsonify(info()) as Record<string, unknown>, withdrawalProofApi(verifier, l1, o.deployment.rollup), { rateLimits })
+  const server = new RpcServer(api, {
+    ...o.rpc,
+    rateLimits,
     host: o.host ?? '127.0.0.1',
     port: o.port ?? 0,
     topics: [...TOPICS],
@@ -114,6 +150,16 @@ export async function startNode(o: NodeOptions): Promise<NodeHandle> {
     inbox: o.deployment.inbox,
     log,
     onPosted: (index, tx, block) => server.publish('batches', jsonify({ event: 'posted', index, l1Tx: tx, l1Block: block })),
+    onForeignBatch: async () => {
+      try {
+        await reconciler.run()
+      } catch (e) {
+        // The engine may be half rebuilt; the journal is intact and a restart reconciles again.
+        log(`sequencer: FATAL reconcile with L1 failed (${(e as Error).message}); exiting so a restart rebuilds from the journal and L1`)
+        process.exit(70)
+      }
+      void poster.requeue().catch((e: Error) => log(`poster: requeue after reconcile failed: ${e.message}`))
+    },
   })
   sequencer.on('batchClosed', (b) => {
     server.publish('batches', jsonify({ event: 'closed', ...b }))
@@ -123,6 +169,9 @@ export async function startNode(o: NodeOptions): Promise<NodeHandle> {
     if (a.result.fills.length) server.publish('fills', jsonify({ orderId: a.result.orderId, taker: a.signer, batch: a.batch, fills: a.result.fills }))
   })
   await poster.start()
+  // Re-posts batches an L1 reorg dropped, and re-queues jobs Redis lost.
+  const postReconciler = new PostReconciler({ journal: sequencer.journal, poster, l1, inbox: o.deployment.inbox, pollMs: Math.max(1_000, o.l1PollMs ?? 2_000), log })
+  postReconciler.start()
 
   // The sequencer learns about deposits from L1 with its own reader (it trusts nothing else).
   const delayedReader = new InboxReader(l1, o.deployment.inbox, o.deployment.deployBlock, { delayedOnly: true })
@@ -191,6 +240,7 @@ export async function startNode(o: NodeOptions): Promise<NodeHandle> {
     url,
     wsUrl,
     sequencer,
+    keeper,
     verifier,
     proposer,
     disputes,
@@ -198,12 +248,14 @@ export async function startNode(o: NodeOptions): Promise<NodeHandle> {
     async stop() {
       stopped = true
       clearInterval(ticker)
+      await keeper?.stop()
       await l1Loop
       for (const d of disputes) await d.stop()
       for (const w of workers) await w.close()
       await traces?.close()
       await proposer?.stop()
       await verifier.stop()
+      await postReconciler.stop()
       await poster.close()
       await server.close()
       sequencer.close()

@@ -10,8 +10,8 @@ import { encodeGenesis, marketConfigError, type GenesisConfig } from '../sdk/pro
 export interface GenesisRoots { moduleRoot: Hex; machineRoot: Hex; outboxRoot: Hex; stateRoot: Hex }
 
 export async function genesisRoots(genesis: GenesisConfig): Promise<GenesisRoots> {
-  for (const m of genesis.markets) {
-    const err = marketConfigError(m)
+  for (const [i, m] of genesis.markets.entries()) {
+    const err = marketConfigError(m, genesis.markets.slice(0, i))
     if (err) throw new Error(`invalid genesis: ${err}`)
   }
   const engine = await NativeEngine.load({ delayed: () => { throw new Error('genesis reads no delayed messages') } })

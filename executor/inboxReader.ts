@@ -3,10 +3,11 @@
  * transaction's calldata, as the contract keeps only a hash) and delayed messages (their bytes
  * come from the DelayedMessage event). Checks every batch against the on-chain accumulator.
  */
-import { type Address, type Hex, bytesToHex, decodeFunctionData, encodePacked, hexToBytes, keccak256, concat, zeroHash } from 'viem'
+import { type Address, type Hex, bytesToHex, decodeFunctionData, hexToBytes, keccak256, concat, zeroHash } from 'viem'
 import { sequencerInboxAbi } from '../contracts/out/artifacts.js'
 import type { L1Public } from '../contracts/l1.js'
 import { encodeDelayedMessage, batchMessage, type BatchHeader } from '../sdk/protocol.js'
+import { keccak } from './vm/keccak.js'
 
 export interface L1Batch {
   index: number
@@ -40,6 +41,8 @@ export class InboxReader {
   private delayedAccs: Hex[] = []
   private lastBatchAcc: Hex = zeroHash
   private nextBatch = 0
+  /** Accumulators of the batches read so far, to recognise one an L1 reorg delivered again. */
+  private batchAccs: Hex[] = []
 
   /**
    * @param opts.delayedOnly read only delayed messages (the sequencer's case: it wrote the
@@ -62,6 +65,7 @@ export class InboxReader {
     const delayed: L1DelayedMessage[] = []
     // Work on copies: a failed read (RPC error mid-way) must leave the cursor where it was.
     const delayedAccs = [...this.delayedAccs]
+    const batchAccs = [...this.batchAccs]
     let lastBatchAcc = this.lastBatchAcc
     let nextBatch = this.nextBatch
     let nextBlock = this.nextBlock
@@ -78,6 +82,10 @@ export class InboxReader {
         if (log.eventName === 'DelayedMessage') {
           const a = log.args as { index: bigint; beforeAcc: Hex; kind: number; sender: Address; timestamp: bigint; payload: Hex }
           const index = Number(a.index)
+          if (index < delayedAccs.length && a.beforeAcc === (delayedAccs[index - 1] ?? zeroHash)) {
+            const again = keccak256(concat([a.beforeAcc, keccak256(encodeDelayedMessage({ kind: Number(a.kind), sender: a.sender, timestamp: a.timestamp, payload: hexToBytes(a.payload) }))]))
+            if (again === delayedAccs[index]) continue // the same message again, after an L1 reorg
+          }
           if (index !== delayedAccs.length) throw new Error(`delayed message ${index} out of order: expected ${delayedAccs.length}`)
           const payload = hexToBytes(a.payload)
           const bytes = encodeDelayedMessage({ kind: Number(a.kind), sender: a.sender, timestamp: a.timestamp, payload })
@@ -88,6 +96,8 @@ export class InboxReader {
         } else if (log.eventName === 'BatchDelivered') {
           const a = log.args as { batchIndex: bigint; beforeAcc: Hex; afterAcc: Hex; afterDelayedCount: bigint; timestamp: bigint; forced: boolean }
           const index = Number(a.batchIndex)
+          // An L1 reorg that dropped a batch's post makes the sequencer post it again: already read.
+          if (index < nextBatch && a.afterAcc === batchAccs[index]) continue
           if (index !== nextBatch) throw new Error(`batch ${index} out of order: expected ${nextBatch}`)
           let data: Uint8Array = new Uint8Array(0)
           if (!a.forced) {
@@ -99,10 +109,12 @@ export class InboxReader {
           const header = { afterDelayedCount: a.afterDelayedCount, timestamp: a.timestamp }
           const delayedAcc = header.afterDelayedCount === 0n ? zeroHash : delayedAccs[Number(header.afterDelayedCount) - 1]
           if (!delayedAcc) throw new Error(`batch ${index} reads ${header.afterDelayedCount} delayed messages but only ${delayedAccs.length} are known`)
-          const dataHash = keccak256(concat([encodePacked(['uint64', 'uint64'], [header.afterDelayedCount, header.timestamp]), bytesToHex(data)]))
+          // header (u64 ‖ u64, as encodePacked) ‖ data: ~100 KB, so the fast keccak (hash-wasm)
+          const dataHash = bytesToHex(keccak(batchMessage(header, data)))
           const acc = keccak256(concat([lastBatchAcc, dataHash, delayedAcc]))
           if (acc !== a.afterAcc) throw new Error(`batch ${index}: data from tx ${log.transactionHash} does not match the inbox accumulator`)
           lastBatchAcc = acc
+          batchAccs.push(acc)
           nextBatch++
           batches.push({ index, header, data, forced: a.forced, afterAcc: acc, txHash: log.transactionHash, blockNumber: log.blockNumber })
         }
@@ -110,6 +122,7 @@ export class InboxReader {
       nextBlock = toBlock + 1n
     }
     this.delayedAccs = delayedAccs
+    this.batchAccs = batchAccs
     this.lastBatchAcc = lastBatchAcc
     this.nextBatch = nextBatch
     this.nextBlock = nextBlock

@@ -7,23 +7,25 @@
  * the VM steps the batch takes (what an assertion claims and a dispute bisects, docs/disputes.md)
  * and checks that the VM ends in exactly the native state, so the state roots the proposer posts
  * are ones a one-step proof can defend.
+ *
+ * That compute lives in executor/batchExecutor.ts, on this thread or (option `thread`) on a worker
+ * thread; this class keeps the records (SQLite, the states kept for dispute traces) and the API.
  */
 import Database from 'better-sqlite3'
 import { EventEmitter } from 'node:events'
-import { deflateRawSync, inflateRawSync } from 'node:zlib'
-import { type Address, type Hex, bytesToHex } from 'viem'
-import { NativeEngine } from './engine/host.js'
+import { inflateRawSync } from 'node:zlib'
+import type { Address, Hex } from 'viem'
+import type { NativeEngine } from './engine/host.js'
 import type { WithdrawalRecord } from './engine/types.js'
 import { InboxReader, l1BatchMessage } from './inboxReader.js'
 import { PollLoop } from './pollLoop.js'
-import { engineWasmPath } from './engine/host.js'
-import { listContext, loadEngineProgramFile, machineFromEngine, runBatchVm } from './vm/engine.js'
-import { Status } from './vm/machine.js'
-import type { Program } from './vm/program.js'
-import { type GlobalValue, StateRootTracker } from './vm/stateRoot.js'
+import { BatchExecutor, type BatchInput, type ExecuteResult } from './batchExecutor.js'
+import { ExecutorThread } from './executorThread.js'
+import { BACKGROUND_NICE } from './tsWorker.js'
+import type { GlobalValue } from './vm/stateRoot.js'
 import type { TraceTask } from '../prover/dispute/traceTask.js'
 import type { L1Public } from '../contracts/l1.js'
-import { encodeGenesis, type GenesisConfig } from '../sdk/protocol.js'
+import type { GenesisConfig } from '../sdk/protocol.js'
 
 export interface VerifiedBatch {
   index: number
@@ -50,10 +52,25 @@ export interface VerifierOptions {
    * A dispute over an assertion whose parent is older than that needs a node restarted with more.
    */
   keepStates?: number
+  /**
+   * Run the batches (VM, engine, roots) on a worker thread, so they never stall the caller's
+   * event loop (the node, where the sequencer answers requests). `state` is then unavailable.
+   */
+  thread?: boolean
+  /** Worker threads that recover a batch's signatures ahead of running it; default 0 (none). */
+  recoveryThreads?: number
+  /**
+   * With `thread`: run that thread and its recovery threads at a low priority (nice 10, Linux),
+   * for a verifier that shares its process with a sequencer serving requests.
+   */
+  background?: boolean
 }
 
 /** The engine state before one batch, kept for dispute traces. */
-interface KeptState { memory: Buffer; globals: GlobalValue[]; message: Uint8Array }
+interface KeptState { memory: Uint8Array; globals: GlobalValue[]; message: Uint8Array }
+
+/** Time the executor spent running batches, wherever it runs. */
+export interface VerifierStats { batches: number; executeMs: number }
 
 /** Events: 'batch' (VerifiedBatch). */
 export class Verifier extends EventEmitter {
@@ -66,15 +83,15 @@ export class Verifier extends EventEmitter {
   private readonly log: (line: string) => void
   private latest?: VerifiedBatch
   /** The genesis roots (inbox position 0). */
-  genesisRoots!: { stateRoot: Hex; machineRoot: Hex; outboxRoot: Hex; moduleRoot: Hex }
+  readonly genesisRoots: { stateRoot: Hex; machineRoot: Hex; outboxRoot: Hex; moduleRoot: Hex }
+  readonly stats: VerifierStats = { batches: 0, executeMs: 0 }
 
   private constructor(
     private readonly opts: VerifierOptions,
-    private readonly engine: NativeEngine,
-    private readonly tracker: StateRootTracker,
-    private readonly program: Program,
+    private readonly executor: BatchExecutor | ExecutorThread,
   ) {
     super()
+    this.genesisRoots = executor.genesisRoots
     this.log = opts.log ?? (() => {})
     this.loop = new PollLoop(() => this.sync(), opts.pollMs ?? 500, (e) => this.log(`verifier: L1 read failed, retrying: ${e.message.split('\n')[0]}`))
     this.reader = new InboxReader(opts.l1, opts.inbox, opts.fromBlock)
@@ -89,103 +106,58 @@ export class Verifier extends EventEmitter {
   }
 
   static async create(opts: VerifierOptions): Promise<Verifier> {
-    let self: Verifier | undefined
-    const engine = await NativeEngine.load({
-      delayed: (i) => {
-        const m = self?.delayed[Number(i)]
-        if (!m) throw new Error(`batch reads delayed message ${i} that L1 has not delivered`)
-        return m
-      },
-    })
-    engine.init(encodeGenesis(opts.genesis))
-    const tracker = new StateRootTracker(engine)
-    const program = loadEngineProgramFile(engineWasmPath())
-    if (bytesToHex(program.moduleRoot) !== engine.moduleRoot) throw new Error('the VM and the native engine loaded different engine modules')
-    self = new Verifier(opts, engine, tracker, program)
-    const g = tracker.compute(0n)
-    self.genesisRoots = { stateRoot: g.stateRoot, machineRoot: g.machineRoot, outboxRoot: g.outboxRoot, moduleRoot: g.moduleRoot }
-    return self
+    const threads = opts.recoveryThreads ?? 0
+    const executor = opts.thread ? await ExecutorThread.start(opts.genesis, threads, opts.background ? BACKGROUND_NICE : 0) : await BatchExecutor.create(opts.genesis, threads)
+    return new Verifier(opts, executor)
+  }
+
+  private run(delayed: Uint8Array[], batches: BatchInput[]): Promise<ExecuteResult> {
+    if (this.executor instanceof ExecutorThread) return this.executor.execute(delayed, batches)
+    this.executor.addDelayed(delayed)
+    return this.executor.execute(batches)
   }
 
   /** Reads L1 once and executes every new batch. Returns the batches verified. */
   async sync(): Promise<VerifiedBatch[]> {
     const { batches, delayed } = await this.reader.poll()
     for (const d of delayed) this.delayed.push(d.bytes)
+    if (!batches.length && !delayed.length) return []
+    const inputs = batches.map((b) => ({ index: b.index, message: l1BatchMessage(b) }))
+    const { done, error } = await this.run(delayed.map((d) => d.bytes), inputs)
     const out: VerifiedBatch[] = []
     const insert = this.db.prepare('INSERT INTO verified VALUES (?, ?, ?, ?, ?, ?, ?)')
     const insertW = this.db.prepare('INSERT INTO withdrawals VALUES (?, ?, ?, ?, ?, ?)')
-    for (const b of batches) {
-      const message = l1BatchMessage(b)
-      this.keepState(b.index, message)
-      const vm = this.startVm(b.index, message)
-      const { withdrawals } = this.engine.runBatch(message)
-      const steps = this.finishVm(b.index, vm)
-      const roots = this.tracker.compute(BigInt(b.index + 1))
+    for (let i = 0; i < done.length; i++) {
+      const e = done[i]!
+      const b = batches[i]!
+      this.keepState(b.index, { memory: e.before.memory, globals: e.before.globals, message: inputs[i]!.message })
       const v: VerifiedBatch = {
         index: b.index,
-        stateRoot: roots.stateRoot,
-        machineRoot: roots.machineRoot,
-        outboxRoot: roots.outboxRoot,
-        outboxCount: this.engine.outboxCount(),
+        stateRoot: e.stateRoot,
+        machineRoot: e.machineRoot,
+        outboxRoot: e.outboxRoot,
+        outboxCount: e.outboxCount,
         l1Block: b.blockNumber,
-        steps,
+        steps: e.steps,
       }
       this.db.transaction(() => {
         insert.run(v.index, v.stateRoot, v.machineRoot, v.outboxRoot, v.outboxCount, v.l1Block, v.steps)
-        for (const w of withdrawals) insertW.run(w.index, b.index, w.l2Sender, w.to, w.asset, w.amount.toString())
+        for (const w of e.withdrawals) insertW.run(w.index, b.index, w.l2Sender, w.to, w.asset, w.amount.toString())
       })()
+      this.stats.batches++
+      this.stats.executeMs += e.ms
       this.latest = v
       out.push(v)
       this.log(`verifier: batch ${b.index}${b.forced ? ' (forced)' : ''} from L1 block ${b.blockNumber}: state root ${v.stateRoot}`)
       this.emit('batch', v)
     }
+    if (error) throw new Error(error)
     return out
   }
 
-  /**
-   * Runs batch `index` on the VM from the native state before it (the native engine has not run it
-   * yet); returns the finished machine and its step count. Any failure is fatal: a batch the VM
-   * cannot run is one no assertion over it could defend.
-   */
-  private startVm(index: number, message: Uint8Array) {
-    const context = listContext(BigInt(index), [message], (i) => {
-      const d = this.delayed[Number(i)]
-      if (!d) throw new Error(`batch reads delayed message ${i} that L1 has not delivered`)
-      return d
-    })
-    const machine = machineFromEngine(this.program, this.engine, BigInt(index), context)
-    try {
-      return { machine, steps: runBatchVm(machine) }
-    } catch (e) {
-      throw new Error(`verifier: batch ${index} fails on the VM: ${(e as Error).message}`)
-    }
-  }
-
-  /**
-   * Checks that the VM ended Ready at index + 1 in exactly the native engine's state after the
-   * batch: the same memory bytes and mutable globals. The state root is a function of those (plus
-   * the module and inbox position, shared by construction), so the VM's machine hash equals the
-   * native state root; comparing bytes avoids Merkle-izing the VM's memory a second time.
-   */
-  private finishVm(index: number, vm: ReturnType<Verifier['startVm']>): bigint {
-    const m = vm.machine
-    const fail = (why: string) => {
-      throw new Error(`verifier: batch ${index}: the VM and the native engine disagree (${why}); state roots would not be provable`)
-    }
-    if (m.status !== Status.Ready || m.inboxPosition !== BigInt(index + 1)) fail(`VM status ${m.status} at inbox position ${m.inboxPosition}`)
-    const native = new Uint8Array(this.engine.memory.buffer)
-    if (native.length !== m.memory.u8.length) fail(`memory ${m.memory.u8.length} vs ${native.length} bytes`)
-    if (Buffer.compare(native, m.memory.u8) !== 0) fail('memory differs')
-    const vg = m.globalValues()
-    const ng = this.engine.globals()
-    if (vg.length !== ng.length || vg.some((g, i) => g.type !== ng[i]!.type || g.value !== ng[i]!.value)) fail('globals differ')
-    return BigInt(vm.steps)
-  }
-
-  /** Keeps the engine state before batch `index` (call it before anything runs the batch). */
-  private keepState(index: number, message: Uint8Array) {
-    const memory = deflateRawSync(new Uint8Array(this.engine.memory.buffer), { level: 1 })
-    this.states.set(index, { memory, globals: this.engine.globals(), message })
+  /** Keeps the engine state before batch `index`, for dispute traces. */
+  private keepState(index: number, state: KeptState) {
+    this.states.set(index, state)
     const keep = this.opts.keepStates ?? 256
     for (const k of this.states.keys()) {
       if (this.states.size <= keep) break
@@ -211,7 +183,7 @@ export class Verifier extends EventEmitter {
       messages.push(s.message)
     }
     return {
-      moduleRoot: this.engine.moduleRoot,
+      moduleRoot: this.genesisRoots.moduleRoot,
       inboxPosition: fromPosition,
       batchLimit: toPosition,
       memory: new Uint8Array(inflateRawSync(start.memory)),
@@ -242,6 +214,7 @@ export class Verifier extends EventEmitter {
 
   async stop() {
     await this.loop.stop()
+    await this.executor.close()
     this.db.close()
   }
 
@@ -264,8 +237,9 @@ export class Verifier extends EventEmitter {
     ).all().map((r) => ({ index: BigInt(r.idx), batch: r.batch, l2Sender: r.l2_sender, to: r.recipient, asset: r.asset, amount: BigInt(r.amount) }))
   }
 
-  /** The engine as derived from L1 (read-only queries). */
+  /** The engine as derived from L1 (read-only queries); not reachable when it runs on a thread. */
   get state(): NativeEngine {
-    return this.engine
+    if (this.executor instanceof ExecutorThread) throw new Error('this verifier runs its engine on a worker thread (thread: true): its state is not reachable from here')
+    return this.executor.engine
   }
 }

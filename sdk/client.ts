@@ -2,8 +2,13 @@
  * A small viem-based client for the Veridex sequencer: signs EIP-712 transactions with any viem
  * account (or wallet) and sends them over JSON-RPC. docs/api.md documents the methods it wraps.
  */
-import type { Address, Hex, LocalAccount } from 'viem'
-import { eip712Domain, eip712Types, type TxKind, type OrderMsg, type CancelMsg, type TransferMsg, type WithdrawMsg, type OraclePriceMsg } from './protocol.js'
+import { type Address, type Hex, type LocalAccount, bytesToHex } from 'viem'
+import {
+  ALL_MARKETS, AdminAction, encodeMarketConfig,
+  type TxKind, type TxMessage, type OrderMsg, type CancelMsg, type CancelAllMsg, type ReplaceMsg, type AdminActionMsg,
+  type MarketConfig, type TransferMsg, type WithdrawMsg, type OraclePriceMsg,
+} from './protocol.js'
+import { signTx } from './sign.js'
 
 /** A JSON-RPC error returned by the sequencer, with its stable code and data. */
 export class VeridexRpcError extends Error {
@@ -27,6 +32,62 @@ export interface OrderResult {
   remaining: string
   fills: { makerOrderId: string; maker: Address; price: string; size: string }[]
 }
+
+/** Amounts are decimal strings on the wire (docs/api.md). */
+type S = string
+
+export interface AcceptedResult { status: 'accepted'; signer: Address; batch: number }
+
+export interface PositionJson {
+  market: number; size: S; openBuys: S; openSells: S; entryNotional: S; pendingFunding: S; value: S; unrealizedPnl: S
+}
+
+export interface AccountJson {
+  address: Address
+  exists: boolean
+  nonce: S
+  balances: Record<string, S>
+  positions: PositionJson[]
+  equity: S
+  initialMarginRequired: S
+  maintenanceMarginRequired: S
+  /** equity − initial margin: what new orders and withdrawals may use. */
+  availableMargin: S
+  liquidatable: boolean
+}
+
+export interface OrderJson {
+  orderId: S; owner: Address; market: number; isBuy: boolean; orderType: number; timeInForce: number
+  postOnly: boolean; reduceOnly: boolean; price: S; remaining: S; triggerPrice: S; expiry: S
+}
+
+/** A market's configuration (bigints as strings) and its live state, as vdx_getMarket returns it. */
+export interface MarketJson {
+  id: number; symbol: string; kind: number; kindName: string; underlying: number; strike: S; expiry: S
+  tickSize: S; stepSize: S; minSize: S; maxSize: S; maxPrice: S; sizeDecimals: number
+  initialMarginPpm: number; maintenanceMarginPpm: number; tierNotional: S; tierInitialMarginPpm: number; tierMaintenanceMarginPpm: number
+  maxOpenInterest: S; makerFeePpm: number; takerFeePpm: number; liquidationFeePpm: number; liquidationBandPpm: number
+  impactNotional: S; maxFundingPpbPerHour: number; optionMinPpm: number
+  markPrice: S; index: S; indexTimestamp: S; indexFresh: boolean; openInterest: S; shortOpenInterest: S
+  fundingIndex: S; lastFundingRatePpb: S; nextFundingTime: S; premiumSamples: number; premiumSumPpb: S
+  settled: boolean; settlementPrice: S; pool: S; holders: number; triggerOrders: number
+}
+
+export interface FundingJson {
+  market: number; fundingIndex: S; lastFundingRatePpb: S; nextFundingTime: S; premiumSamples: number; premiumSumPpb: S
+  events: { time: S; ratePpb: S }[]
+}
+
+export interface LedgerJson {
+  insuranceFund: S; deposited: S; withdrawn: S; fees: S; insurancePaid: S; liquidations: S; deleverages: S
+  pools: S; balances: S; accounts: number
+  /** Σ balances + insurance fund + pools = deposited − withdrawn. */
+  conserved: boolean
+}
+
+export interface BookJson { market: number; bids: { price: S; size: S; orders: number }[]; asks: { price: S; size: S; orders: number }[] }
+
+type WithNonce<T extends { nonce: bigint }> = Omit<T, 'nonce'> & { nonce?: bigint }
 
 export class VeridexClient {
   private id = 0
@@ -53,7 +114,7 @@ export class VeridexClient {
 
   /** Signs `message` as EIP-712 typed data of `kind` with the Veridex domain. */
   async sign<K extends TxKind>(account: LocalAccount, kind: K, message: object): Promise<Hex> {
-    return account.signTypedData({ domain: eip712Domain(await this.l2ChainId()), types: eip712Types, primaryType: kind, message } as Parameters<LocalAccount['signTypedData']>[0])
+    return signTx(account, await this.l2ChainId(), { kind, message } as TxMessage)
   }
 
   async nonce(address: Address): Promise<bigint> {
@@ -65,7 +126,10 @@ export class VeridexClient {
     return this.request<T>(method, { message: toWire(message), signature })
   }
 
-  /** Places a limit order; the nonce is fetched when omitted. */
+  /**
+   * Places an order (a GTC limit order unless orderType / timeInForce / postOnly / reduceOnly /
+   * triggerPrice / expiry say otherwise); the nonce is fetched when omitted.
+   */
   async placeOrder(account: LocalAccount, order: Omit<OrderMsg, 'nonce'> & { nonce?: bigint }): Promise<OrderResult> {
     const nonce = order.nonce ?? (await this.nonce(account.address))
     return this.send('vdx_placeOrder', account, 'Order', { ...order, nonce } satisfies OrderMsg)
@@ -74,6 +138,38 @@ export class VeridexClient {
   async cancelOrder(account: LocalAccount, orderId: bigint, nonce?: bigint) {
     const m: CancelMsg = { orderId, nonce: nonce ?? (await this.nonce(account.address)) }
     return this.send<{ status: string; batch: number }>('vdx_cancelOrder', account, 'Cancel', m)
+  }
+
+  /** Cancels every open order of the account, in one market or (default) all of them. */
+  async cancelAll(account: LocalAccount, market: number = ALL_MARKETS, nonce?: bigint) {
+    const m: CancelAllMsg = { market, nonce: nonce ?? (await this.nonce(account.address)) }
+    return this.send<AcceptedResult & { cancelled: number }>('vdx_cancelAll', account, 'CancelAll', m)
+  }
+
+  /** Replaces a resting limit order by one at a new price and size (a new order id, same options). */
+  async replaceOrder(account: LocalAccount, r: WithNonce<ReplaceMsg>): Promise<OrderResult & { replacedOrderId: string }> {
+    const m: ReplaceMsg = { ...r, nonce: r.nonce ?? (await this.nonce(account.address)) }
+    return this.send('vdx_replaceOrder', account, 'Replace', m)
+  }
+
+  /**
+   * Adds (AdminAction.ADD_MARKET) or updates (UPDATE_MARKET) a market; signed by the genesis
+   * admin key. `symbol` labels an added market in the queries (it is not part of the signed data).
+   */
+  async adminAction(admin: LocalAccount, a: { action: number; market: MarketConfig | Hex; symbol?: string; nonce?: bigint }) {
+    const config = typeof a.market === 'string' ? a.market : bytesToHex(encodeMarketConfig(a.market))
+    const m: AdminActionMsg = { action: a.action, config, nonce: a.nonce ?? (await this.nonce(admin.address)) }
+    const signature = await this.sign(admin, 'AdminAction', m)
+    const symbol = a.symbol ?? (typeof a.market === 'string' || a.action !== AdminAction.ADD_MARKET ? undefined : a.market.symbol || undefined)
+    return this.request<AcceptedResult & { action: number; market: MarketJson }>('vdx_sendAdminAction', { message: toWire(m), signature, ...(symbol ? { symbol } : {}) })
+  }
+
+  addMarket(admin: LocalAccount, market: MarketConfig, nonce?: bigint) {
+    return this.adminAction(admin, { action: AdminAction.ADD_MARKET, market, nonce })
+  }
+
+  updateMarket(admin: LocalAccount, market: MarketConfig, nonce?: bigint) {
+    return this.adminAction(admin, { action: AdminAction.UPDATE_MARKET, market, nonce })
   }
 
   async transfer(account: LocalAccount, t: Omit<TransferMsg, 'nonce'> & { nonce?: bigint }) {
@@ -91,22 +187,45 @@ export class VeridexClient {
     return this.send<{ status: string; batch: number }>('vdx_submitOraclePrice', oracle, 'OraclePrice', p)
   }
 
+  /** Balances, equity, initial and maintenance margin, and positions with PnL and pending funding. */
   account(address: Address) {
-    return this.request<{
-      address: Address
-      nonce: string
-      balances: Record<string, string>
-      positions: { market: number; size: string }[]
-      equity: string
-      initialMarginRequired: string
-    }>('vdx_getAccount', [address])
+    return this.request<AccountJson>('vdx_getAccount', [address])
+  }
+
+  /** The account's open orders (resting and untriggered stops), newest first; optionally in one market. */
+  openOrders(address: Address, market?: number) {
+    return this.request<OrderJson[]>('vdx_getOpenOrders', market === undefined ? [address] : [address, market])
+  }
+
+  /** An open order, or null once it is filled, cancelled or expired. */
+  order(orderId: bigint) {
+    return this.request<OrderJson | null>('vdx_getOrder', [orderId.toString()])
   }
 
   orderBook(market: number, depth = 20) {
-    return this.request<{ market: number; bids: { price: string; size: string; orders: number }[]; asks: { price: string; size: string; orders: number }[] }>(
-      'vdx_getOrderBook',
-      [market, depth],
-    )
+    return this.request<BookJson>('vdx_getOrderBook', [market, depth])
+  }
+
+  markets() {
+    return this.request<MarketJson[]>('vdx_getMarkets')
+  }
+
+  market(market: number) {
+    return this.request<MarketJson>('vdx_getMarket', [market])
+  }
+
+  fundingHistory(market: number) {
+    return this.request<FundingJson>('vdx_getFundingHistory', [market])
+  }
+
+  /** Exchange-wide totals: insurance fund, fees, deposits, withdrawals, liquidations. */
+  ledger() {
+    return this.request<LedgerJson>('vdx_getLedger')
+  }
+
+  /** Accounts under maintenance margin right now (the keeper liquidates them). */
+  liquidatable() {
+    return this.request<Address[]>('vdx_getLiquidatable')
   }
 
   status() {

@@ -2,12 +2,14 @@
  * The sequencer's public JSON-RPC methods (docs/api.md). Handlers parse and check params, then
  * call the Sequencer; they hold no state of their own.
  */
-import { type Address, getAddress, isAddress, bytesToHex } from 'viem'
-import type { RpcHandler } from './rpc/server.js'
+import { type Address, type Hex, getAddress, isAddress, bytesToHex } from 'viem'
+import type { RpcContext, RpcHandler } from './rpc/server.js'
 import { RpcError } from './rpc/errors.js'
+import type { RateLimits } from './rpc/rateLimit.js'
 import { INVALID_PARAMS, engineError, parseSignedParams } from './validate.js'
 import type { Sequencer } from './sequencer.js'
-import { ResultCode, type TxKind } from '../sdk/protocol.js'
+import { AdminAction, MarketKind, ResultCode, decodeMarketConfig, genesisKeys, type TxKind, type TxMessage } from '../sdk/protocol.js'
+import { hexToBytes } from 'viem'
 
 /** Subscription topics served over WebSocket. */
 export const TOPICS = ['fills', 'batches'] as const
@@ -44,19 +46,60 @@ function intParam(params: unknown, index: number, name: string, fallback?: numbe
   return n
 }
 
+function orderIdParam(params: unknown): bigint {
+  const v = param(params, 0, 'orderId')
+  if ((typeof v === 'string' && /^[0-9]{1,20}$/.test(v)) || (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0)) {
+    const id = BigInt(v)
+    if (id < 1n << 64n) return id
+  }
+  throw new RpcError(INVALID_PARAMS, 'orderId must be a decimal string (an id returned by vdx_placeOrder)', { param: 'orderId', example: '["12"]' })
+}
+
+const KIND_NAMES: Record<number, string> = { [MarketKind.PERPETUAL]: 'perpetual', [MarketKind.CALL]: 'call', [MarketKind.PUT]: 'put' }
+
+/** An ADMIN-added market's label: letters, digits, '-', '_', '.', at most 32. */
+const SYMBOL = /^[A-Za-z0-9._-]{1,32}$/
+
 export interface ApiExtensions {
   /** Extra methods (e.g. the verifier's withdrawal proofs when run in the same process). */
   [method: string]: RpcHandler
 }
 
-export function sequencerApi(seq: Sequencer, info: () => Record<string, unknown>, extra: ApiExtensions = {}): Record<string, RpcHandler> {
-  const send = (kind: TxKind) => async (params: unknown) => {
+export interface ApiOptions {
+  /** Per-signer and invalid-signature limits (the per-IP request budget is the RpcServer's). */
+  rateLimits?: RateLimits
+}
+
+export function sequencerApi(seq: Sequencer, info: () => Record<string, unknown>, extra: ApiExtensions = {}, opts: ApiOptions = {}): Record<string, RpcHandler> {
+  const limits = opts.rateLimits
+  /**
+   * Signature recovery and the engine run only for clients with budget left (rpc/rateLimit.ts).
+   * An IP that has spent its invalid-signature budget is refused before recovery. Requests already
+   * in flight are recovered on the pool's threads, and their charges land in arrival order when
+   * each is admitted, so the budget is checked again there: an invalid signature over budget is
+   * answered as rate limited, and the entries of one batch still see each other's charges.
+   */
+  const submit = (tx: TxMessage, signature: Hex, ctx: RpcContext) => {
+    if (!limits) return seq.submit(tx, signature)
+    const ip = ctx.remoteAddress
+    limits.checkInvalidSignatures(ip)
+    return seq.submit(tx, signature, (signer) => {
+      if (signer) return limits.chargeSigner(signer, ip)
+      limits.checkInvalidSignatures(ip)
+      limits.noteInvalidSignature(ip)
+    })
+  }
+  const send = (kind: TxKind) => async (params: unknown, ctx: RpcContext) => {
     const { tx, signature } = parseSignedParams(kind, params)
-    const { signer, batch, result, resting } = await seq.submit(tx, signature)
+    const { signer, batch, result, resting } = await submit(tx, signature, ctx)
     const base = { status: 'accepted', signer, batch }
     switch (kind) {
       case 'Order':
         return jsonify({ ...base, orderId: result.orderId, filledSize: result.filledSize, remaining: resting, fills: result.fills })
+      case 'Replace':
+        return jsonify({ ...base, replacedOrderId: tx.kind === 'Replace' ? tx.message.orderId : undefined, orderId: result.orderId, filledSize: result.filledSize, remaining: resting, fills: result.fills })
+      case 'CancelAll':
+        return jsonify({ ...base, cancelled: Number(result.filledSize) })
       case 'Withdraw':
         return jsonify({ ...base, withdrawalIndex: result.orderId })
       default:
@@ -64,33 +107,95 @@ export function sequencerApi(seq: Sequencer, info: () => Record<string, unknown>
     }
   }
 
+  const maxOracleAge = BigInt(genesisKeys(seq.genesis).maxOracleAgeSeconds)
+  const marketParam = (params: unknown, index = 0) => {
+    const market = intParam(params, index, 'market', undefined, 0xffffffff)
+    if (!seq.markets.has(market)) throw engineError(ResultCode.UNKNOWN_MARKET, { market, markets: [...seq.markets.keys()] })
+    return market
+  }
+  /** A market's config (with its symbol) and live state, flat. */
+  const marketView = (id: number) => {
+    const v = seq.engine.market(id)
+    const config = seq.markets.get(id)
+    if (!v || !config) throw engineError(ResultCode.UNKNOWN_MARKET, { market: id, markets: [...seq.markets.keys()] })
+    const { config: _, ...state } = v
+    const now = BigInt(Math.floor(Date.now() / 1000))
+    const clock = seq.engine.clock() > now ? seq.engine.clock() : now
+    return {
+      ...config,
+      kindName: KIND_NAMES[config.kind ?? 0],
+      markPrice: v.index,
+      ...state,
+      // Whether an order sent now would find a fresh index (the next batch's clock is at least now).
+      indexFresh: v.index > 0n && v.indexTimestamp + maxOracleAge >= clock,
+    }
+  }
+
   return {
     vdx_chainId: () => seq.genesis.chainId,
-    vdx_getMarkets: () =>
-      jsonify(seq.genesis.markets.map((m) => ({ ...m, markPrice: seq.engine.markPrice(m.id) }))),
+    vdx_getMarkets: () => jsonify([...seq.markets.keys()].map(marketView)),
+    vdx_getMarket: (params) => jsonify(marketView(marketParam(params))),
     vdx_placeOrder: send('Order'),
     vdx_cancelOrder: send('Cancel'),
+    vdx_cancelAll: send('CancelAll'),
+    vdx_replaceOrder: send('Replace'),
     vdx_transfer: send('Transfer'),
     vdx_withdraw: send('Withdraw'),
     vdx_submitOraclePrice: send('OraclePrice'),
-    vdx_getNonce: (params) => seq.engine.nonce(addressParam(params)).toString(),
-    vdx_getAccount: (params) => jsonify(seq.engine.account(addressParam(params))),
-    vdx_getOrder: (params) => {
-      const v = param(params, 0, 'orderId')
-      if (typeof v !== 'string' && typeof v !== 'number') throw new RpcError(INVALID_PARAMS, 'orderId must be a decimal string', { param: 'orderId' })
-      let id: bigint
-      try {
-        id = BigInt(v)
-      } catch {
-        throw new RpcError(INVALID_PARAMS, 'orderId must be a decimal string', { param: 'orderId' })
+    vdx_sendAdminAction: async (params) => {
+      // `symbol` (a label for an added market) travels beside the signed message: it is not on the wire.
+      const p = Array.isArray(params) && params.length === 1 ? params[0] : params
+      let symbol: string | undefined
+      let signed = p
+      if (p && typeof p === 'object' && !Array.isArray(p) && 'symbol' in p) {
+        const { symbol: s, ...rest } = p as Record<string, unknown>
+        if (typeof s !== 'string' || !SYMBOL.test(s)) throw new RpcError(INVALID_PARAMS, 'symbol must be 1 to 32 letters, digits, ".", "_" or "-", e.g. "SOL-PERP"', { param: 'symbol' })
+        symbol = s
+        signed = rest
       }
-      return jsonify(seq.engine.order(id) ?? null)
+      const { tx, signature } = parseSignedParams('AdminAction', signed)
+      if (tx.kind !== 'AdminAction') throw new Error('unreachable')
+      const market = decodeMarketConfig(hexToBytes(tx.message.config)).id
+      const { signer, batch } = await seq.submit(tx, signature)
+      if (symbol && tx.message.action === AdminAction.ADD_MARKET) seq.setSymbol(market, symbol)
+      return jsonify({ status: 'accepted', signer, batch, action: tx.message.action, market: marketView(market) })
     },
-    vdx_getOrderBook: (params) => {
-      const market = intParam(params, 0, 'market', undefined, 0xffffffff)
-      if (!seq.markets.has(market)) throw engineError(ResultCode.UNKNOWN_MARKET, { market })
-      return jsonify(seq.engine.book(market, intParam(params, 1, 'depth', 20, 500)))
+    vdx_getNonce: (params) => seq.engine.nonce(addressParam(params)).toString(),
+    vdx_getAccount: (params) => {
+      const a = seq.engine.account(addressParam(params))
+      const open = a.positions.some((p) => p.size !== 0n)
+      return jsonify({
+        ...a,
+        availableMargin: a.equity - a.initialMarginRequired,
+        liquidatable: open && a.equity < a.maintenanceMarginRequired,
+      })
     },
+    vdx_getOpenOrders: (params) => {
+      const address = addressParam(params)
+      const market = param(params, 1, 'market') === undefined ? undefined : marketParam(params, 1)
+      return jsonify(seq.engine.orders(address).filter((o) => market === undefined || o.market === market))
+    },
+    vdx_getOrder: (params) => jsonify(seq.engine.order(orderIdParam(params)) ?? null),
+    vdx_getOrderBook: (params) => jsonify(seq.engine.book(marketParam(params), intParam(params, 1, 'depth', 20, 500))),
+    vdx_getBook: (params) => jsonify(seq.engine.book(marketParam(params), intParam(params, 1, 'depth', 20, 500))),
+    vdx_getFundingHistory: (params) => {
+      const market = marketParam(params)
+      const v = seq.engine.market(market)!
+      return jsonify({
+        market,
+        fundingIndex: v.fundingIndex,
+        lastFundingRatePpb: v.lastFundingRatePpb,
+        nextFundingTime: v.nextFundingTime,
+        premiumSamples: v.premiumSamples,
+        premiumSumPpb: v.premiumSumPpb,
+        events: seq.engine.fundingHistory(market),
+      })
+    },
+    vdx_getLedger: () => {
+      const l = seq.engine.ledger()
+      return jsonify({ ...l, conserved: l.balances + l.insuranceFund + l.pools === l.deposited - l.withdrawn })
+    },
+    vdx_getLiquidatable: () => jsonify(seq.engine.liquidatable()),
     vdx_getBatch: (params) => {
       const b = seq.batch(intParam(params, 0, 'index'))
       if (!b) return null
@@ -107,6 +212,8 @@ export function sequencerApi(seq: Sequencer, info: () => Record<string, unknown>
         latestBatch: last ? { index: last.index, status: last.status, stateRoot: last.stateRoot } : null,
         latestPostedBatch: posted ? { index: posted.index, l1Tx: posted.l1Tx, l1Block: posted.l1Block } : null,
         delayedMessagesSeen: seq.delayedCount,
+        engineClock: seq.engine.clock(),
+        ...genesisKeys(seq.genesis),
         ...info(),
       })
     },

@@ -6,7 +6,7 @@
  */
 import { hashDomain, hexToBytes, keccak256, toBytes } from 'viem'
 import { keccak } from '../executor/vm/keccak.js'
-import { eip712Domain, eip712Types, type TxKind, type TxMessage } from '../sdk/protocol.js'
+import { eip712Domain, eip712Types, typedMessage, type TxKind, type TxMessage } from '../sdk/protocol.js'
 
 const typeString = (kind: TxKind) => `${kind}(${eip712Types[kind].map((f) => `${f.type} ${f.name}`).join(',')})`
 
@@ -19,7 +19,7 @@ const DOMAIN_TYPES = { EIP712Domain: [{ name: 'name', type: 'string' }, { name: 
 export class TxDigester {
   /** 0x1901 ‖ domainSeparator ‖ structHash: only the last 32 bytes change per digest. */
   private readonly outer = new Uint8Array(66)
-  private readonly words = new Uint8Array(32 * 5)
+  private readonly words = new Uint8Array(32 * 11)
   private readonly view = new DataView(this.words.buffer)
 
   constructor(readonly chainId: number) {
@@ -43,19 +43,34 @@ export class TxDigester {
     let n: number
     switch (tx.kind) {
       case 'Order': {
-        const m = tx.message
-        this.uint(0, m.market)
-        this.uint(1, m.isBuy)
-        this.uint(2, m.price)
-        this.uint(3, m.size)
-        this.uint(4, m.nonce)
-        n = 5
+        const m = typedMessage(tx) as { [k: string]: bigint | number | boolean }
+        const fields = eip712Types.Order
+        for (let i = 0; i < fields.length; i++) this.uint(i, m[fields[i]!.name]!)
+        n = fields.length
         break
       }
       case 'Cancel':
         this.uint(0, tx.message.orderId)
         this.uint(1, tx.message.nonce)
         n = 2
+        break
+      case 'CancelAll':
+        this.uint(0, tx.message.market)
+        this.uint(1, tx.message.nonce)
+        n = 2
+        break
+      case 'Replace':
+        this.uint(0, tx.message.orderId)
+        this.uint(1, tx.message.price)
+        this.uint(2, tx.message.size)
+        this.uint(3, tx.message.nonce)
+        n = 4
+        break
+      case 'AdminAction':
+        this.uint(0, tx.message.action)
+        this.words.set(keccak(hexToBytes(tx.message.config)), 32)
+        this.uint(2, tx.message.nonce)
+        n = 3
         break
       case 'Transfer':
       case 'Withdraw': {

@@ -84,6 +84,8 @@ export class Journal {
         "UPDATE batches SET status = 'closed', data = ?, state_root = ?, machine_root = ?, outbox_root = ? WHERE idx = ? AND status = 'open'",
       ),
       markPosted: this.db.prepare("UPDATE batches SET status = 'posted', l1_tx = ?, l1_block = ? WHERE idx = ?"),
+      markUnposted: this.db.prepare("UPDATE batches SET status = 'closed', l1_tx = NULL, l1_block = NULL WHERE idx = ? AND status = 'posted'"),
+      postedSince: this.db.prepare<[number], RawBatch>("SELECT * FROM batches WHERE status = 'posted' AND (l1_block IS NULL OR l1_block >= ?) ORDER BY idx"),
       batch: this.db.prepare<[number], RawBatch>('SELECT * FROM batches WHERE idx = ?'),
       batches: this.db.prepare<[], RawBatch>('SELECT * FROM batches ORDER BY idx'),
       batchesWithStatus: this.db.prepare<[string], RawBatch>('SELECT * FROM batches WHERE status = ? ORDER BY idx'),
@@ -140,6 +142,44 @@ export class Journal {
 
   markPosted(index: number, l1Tx: Hex, l1Block: bigint) {
     this.stmts.markPosted.run(l1Tx, l1Block, index)
+  }
+
+  /**
+   * Forgets batches `index` and later (their items and withdrawals too): sequencer/reconcile.ts,
+   * inside its transaction, before it writes what L1 holds there instead.
+   */
+  truncateFrom(index: number) {
+    this.db.prepare('DELETE FROM items WHERE batch >= ?').run(index)
+    this.db.prepare('DELETE FROM withdrawals WHERE batch >= ?').run(index)
+    this.db.prepare('DELETE FROM batches WHERE idx >= ?').run(index)
+  }
+
+  /**
+   * Records a batch found on L1 (a forced one) as posted, with its items; its roots are filled
+   * in by the replay that executes it ({@link setRoots}).
+   */
+  adoptBatch(b: { index: number; afterDelayedCount: bigint; timestamp: bigint; data: Uint8Array; items: Uint8Array[]; l1Tx: Hex; l1Block: bigint }) {
+    this.db.prepare("INSERT INTO batches(idx, after_delayed, timestamp, status, data, l1_tx, l1_block) VALUES (?, ?, ?, 'posted', ?, ?, ?)")
+      .run(b.index, b.afterDelayedCount, b.timestamp, b.data, b.l1Tx, b.l1Block)
+    for (const item of b.items) this.stmts.appendItem.run(b.index, item)
+  }
+
+  /** Fills in the roots and withdrawals of an adopted batch once replay has executed it. */
+  setRoots(index: number, roots: { stateRoot: Hex; machineRoot: Hex; outboxRoot: Hex }, withdrawals: WithdrawalRecord[]) {
+    this.db.transaction(() => {
+      this.db.prepare('UPDATE batches SET state_root = ?, machine_root = ?, outbox_root = ? WHERE idx = ?').run(roots.stateRoot, roots.machineRoot, roots.outboxRoot, index)
+      for (const w of withdrawals) this.stmts.putWithdrawal.run(w.index, index, w.l2Sender, w.to, w.asset, w.amount.toString())
+    })()
+  }
+
+  /** An L1 reorg dropped this batch's post: it is closed again, to be posted again. */
+  markUnposted(index: number): boolean {
+    return this.stmts.markUnposted.run(index).changes === 1
+  }
+
+  /** Posted batches that landed at or after L1 block `block`. */
+  postedSince(block: bigint): BatchRow[] {
+    return this.stmts.postedSince.all(Number(block)).map(toBatch)
   }
 
   batch(index: number): BatchRow | undefined {

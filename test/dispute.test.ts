@@ -45,6 +45,7 @@ import { proveStep, proveStepAt } from '../executor/vm/proof.js'
 import { globalsHash, machineRoot as machineRootOf } from '../executor/vm/stateRoot.js'
 import { Trace } from '../executor/vm/trace.js'
 import * as P from '../sdk/protocol.js'
+import { signItem } from '../sdk/sign.js'
 import { tempDir } from './helpers/devnet.js'
 
 const L2_CHAIN_ID = 412346
@@ -68,12 +69,7 @@ const BTC: P.MarketConfig = {
 }
 const GENESIS: P.GenesisConfig = { chainId: L2_CHAIN_ID, oracle: oracle.address, markets: [BTC] }
 
-async function sign(account: LocalAccount, tx: P.TxMessage): Promise<Uint8Array> {
-  const signature = await account.signTypedData({
-    domain: P.eip712Domain(L2_CHAIN_ID), types: P.eip712Types, primaryType: tx.kind, message: tx.message,
-  } as unknown as Parameters<LocalAccount['signTypedData']>[0])
-  return P.encodeItem(tx, signature)
-}
+const sign = (account: LocalAccount, tx: P.TxMessage) => signItem(account, L2_CHAIN_ID, tx)
 const items = async (txs: [LocalAccount, P.TxMessage][]) =>
   Uint8Array.of(0, ...(await Promise.all(txs.map(([a, t]) => sign(a, t)))).flatMap((x) => [...x]))
 const price = (p: bigint, timestamp: bigint): [LocalAccount, P.TxMessage] => [oracle, { kind: 'OraclePrice', message: { market: 1, price: p * USDC, timestamp } }]

@@ -4,7 +4,8 @@ import { keccak256 } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { NativeEngine } from '../executor/engine/host.js'
 import { devnetGenesis, BTC_PERP } from '../cli/config.js'
-import { ResultCode, batchMessage, eip712Domain, eip712Types, encodeGenesis, encodeItem, type OraclePriceMsg } from '../sdk/protocol.js'
+import { ResultCode, batchMessage, encodeGenesis, type OraclePriceMsg } from '../sdk/protocol.js'
+import { signItem } from '../sdk/sign.js'
 
 describe('native engine batch framing', () => {
   it('an empty open batch re-headed later equals one opened with the last header', async () => {
@@ -16,8 +17,7 @@ describe('native engine batch framing', () => {
       e.init(encodeGenesis(genesis))
       return e
     }
-    const price = async (signer: typeof oracle, message: OraclePriceMsg) =>
-      encodeItem({ kind: 'OraclePrice', message }, await signer.signTypedData({ domain: eip712Domain(genesis.chainId), types: eip712Types, primaryType: 'OraclePrice', message }))
+    const price = (signer: typeof oracle, message: OraclePriceMsg) => signItem(signer, genesis.chainId, { kind: 'OraclePrice', message })
     const good = await price(oracle, { market: BTC_PERP.id, price: 60_000_000_000n, timestamp: 7n })
     const bad = await price(stranger, { market: BTC_PERP.id, price: 60_000_000_000n, timestamp: 7n })
 

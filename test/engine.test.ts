@@ -5,6 +5,7 @@ import { type LocalAccount, privateKeyToAccount } from 'viem/accounts'
 import { assertIntegerOnly, buildEngine, compileAssemblyScript, finalizeModule } from '../executor/engine/build.js'
 import { NativeEngine, engineWasmPath } from '../executor/engine/host.js'
 import * as P from '../sdk/protocol.js'
+import { signItem } from '../sdk/sign.js'
 import { rng } from './helpers/rng.js'
 
 const { ResultCode: RC } = P
@@ -51,15 +52,7 @@ const GENESIS: P.GenesisConfig = { chainId: CHAIN_ID, oracle: oracle.address, ma
 // ---------------------------------------------------------------------------------------------
 // helpers
 
-async function sign(account: LocalAccount, tx: P.TxMessage): Promise<Uint8Array> {
-  const signature = await account.signTypedData({
-    domain: P.eip712Domain(CHAIN_ID),
-    types: P.eip712Types,
-    primaryType: tx.kind,
-    message: tx.message,
-  } as unknown as Parameters<LocalAccount['signTypedData']>[0])
-  return P.encodeItem(tx, signature)
-}
+const sign = (account: LocalAccount, tx: P.TxMessage) => signItem(account, CHAIN_ID, tx)
 
 const order = (market: number, isBuy: boolean, price: bigint, size: bigint, nonce: bigint): P.TxMessage => ({
   kind: 'Order',
@@ -78,6 +71,15 @@ const oraclePrice = (market: number, price: bigint, timestamp: bigint): P.TxMess
   kind: 'OraclePrice',
   message: { market, price, timestamp },
 })
+
+/** The OrderView of a plain GTC limit order (the defaults of an OrderMsg without options). */
+const limitView = (orderId: bigint, owner: Address, market: number, isBuy: boolean, price: bigint, remaining: bigint) => ({
+  orderId, owner, market, isBuy, orderType: P.OrderType.LIMIT, timeInForce: P.TimeInForce.GTC, postOnly: false, reduceOnly: false,
+  price, remaining, triggerPrice: 0n, expiry: 0n,
+})
+
+/** Market and signed size of each position of an account (the view also has cost basis, value, funding). */
+const sizes = (a: { positions: { market: number; size: bigint }[] }) => a.positions.map((p) => ({ market: p.market, size: p.size }))
 
 class Harness {
   delayed: Uint8Array[] = []
@@ -347,6 +349,18 @@ describe('engine', () => {
       ]).then((items) => items.map((i) => h.one(i).code)))).to.deep.equal([RC.OK, RC.UNKNOWN_ORDER, RC.BAD_AMOUNT, RC.UNKNOWN_ASSET])
       // (a wrongly recovered signer would have nonce 0 and fail the last three with BAD_NONCE)
       expect(h.engine.nonce(alice.address)).to.equal(1n)
+      // the v1 kinds: CancelAll removes alice's one order (filledSize = orders cancelled), Replace
+      // reaches its order lookup, AdminAction is refused from alice and accepted from the admin
+      // (the genesis default: the oracle key)
+      const all = h.one(await sign(alice, { kind: 'CancelAll', message: { market: P.ALL_MARKETS, nonce: 1n } }))
+      expect([all.code, all.filledSize]).to.deep.equal([RC.OK, 1n])
+      expect(h.one(await sign(alice, { kind: 'Replace', message: { orderId: 77n, price: USDC, size: 1n, nonce: 2n } })).code).to.equal(RC.UNKNOWN_ORDER)
+      const config = bytesToHex(P.encodeMarketConfig({ ...BTC, id: 3, symbol: 'SOL-PERP' }))
+      const admin = (nonce: bigint): P.TxMessage => ({ kind: 'AdminAction', message: { action: P.AdminAction.ADD_MARKET, config, nonce } })
+      expect(h.one(await sign(alice, admin(2n))).code).to.equal(RC.NOT_ADMIN)
+      expect(h.one(await sign(oracle, admin(0n))).code).to.equal(RC.OK)
+      expect(h.engine.marketIds()).to.deep.equal([1, 2, 3])
+      expect(h.engine.nonce(alice.address)).to.equal(2n)
     })
   })
 
@@ -373,7 +387,11 @@ describe('engine', () => {
       expect(e().account(bob.address).balances[0]).to.equal(20_000n * USDC)
       expect(e().delayedRead()).to.equal(5n)
       expect(e().account(dave.address).nonce).to.equal(0n)
-      expect(e().stats().accounts).to.equal(3)
+      // three depositors plus the fee account, which genesis creates (by default the admin, which
+      // defaults to the oracle key); the unknown-asset deposit created nothing more
+      expect(e().stats().accounts).to.equal(4)
+      expect(e().account(oracle.address).exists).to.equal(true)
+      expect(e().account(dave.address).exists).to.equal(false)
     })
 
     it('needs an oracle price before orders; only the oracle key sets it, strictly newer', async () => {
@@ -403,10 +421,16 @@ describe('engine', () => {
         [order(1, false, P50K, 500n, 1n), RC.BAD_NONCE],
       ] as const
       for (const [tx, code] of bad) expect(h.one(await sign(bob, tx)).code, JSON.stringify(tx.message, (_, v) => (typeof v === 'bigint' ? `${v}` : v))).to.equal(code)
-      // side byte other than 0/1
+      // byte 5 is now the options byte (side, type, time in force, post-only, reduce-only, expiry):
+      // time in force 3 does not exist, and post-only is only for a GTC limit order
       const it = await sign(bob, order(1, true, P50K, 500n, 0n))
-      it[5] = 2
+      it[5] = P.OPT_BUY | (3 << 3)
       expect(h.one(it).code).to.equal(RC.MALFORMED)
+      // (the sdk refuses to encode it in the first place)
+      expect(() => P.encodeUnsignedItem({ kind: 'Order', message: { market: 1, isBuy: true, price: P50K, size: 500n, timeInForce: 3, nonce: 0n } })).to.throw(/timeInForce must be 0\.\.2/)
+      const it2 = await sign(bob, order(1, true, P50K, 500n, 0n))
+      it2[5] = P.OPT_BUY | (P.OrderType.MARKET << 1) | P.OPT_POST_ONLY
+      expect(h.one(it2).code).to.equal(RC.MALFORMED)
       expect(e().nonce(bob.address)).to.equal(0n)
     })
 
@@ -429,7 +453,8 @@ describe('engine', () => {
           { price: 50_100n * USDC, size: 1_000n, orders: 1 },
         ],
       })
-      expect(e().order(1n)).to.deep.equal({ orderId: 1n, owner: bob.address, market: 1, isBuy: false, price: P50K, remaining: 500n })
+      expect(e().order(1n)).to.deep.equal(limitView(1n, bob.address, 1, false, P50K, 500n))
+      expect(e().orders(bob.address)).to.deep.equal([limitView(3n, bob.address, 1, false, 50_100n * USDC, 1_000n), limitView(1n, bob.address, 1, false, P50K, 500n)])
 
       // alice buys 1.2 BTC up to 50,100: 0.5 from bob @50,000, 0.5 from carol @50,000, 0.2 from bob @50,100
       const r = h.one(await sign(alice, order(1, true, 50_100n * USDC, 1_200n, 0n)))
@@ -443,19 +468,27 @@ describe('engine', () => {
       ])
       // notionals: 25,000 + 25,000 + 10,020 = 60,020 USDC
       const a = e().account(alice.address)
-      expect(a.positions).to.deep.equal([{ market: 1, size: 1_200n }])
+      // entryNotional is the signed cost basis, value the position at the index (50,000)
+      expect(a.positions).to.deep.equal([{
+        market: 1, size: 1_200n, openBuys: 0n, openSells: 0n, entryNotional: 60_020n * USDC, pendingFunding: 0n,
+        value: 60_000n * USDC, unrealizedPnl: -20n * USDC,
+      }])
       expect(a.balances[0]).to.equal(10_000n * USDC - 60_020n * USDC)
       expect(a.equity).to.equal(9_980n * USDC) // -50,020 + 1.2 × 50,000
       expect(a.initialMarginRequired).to.equal(6_000n * USDC) // 1.2 × 50,000 × 10%
       expect(a.nonce).to.equal(1n)
       const b = e().account(bob.address)
-      expect(b.positions).to.deep.equal([{ market: 1, size: -700n }])
+      // sold 0.5 @ 50,000 + 0.2 @ 50,100 = 35,020 (a short's cost basis is negative); 0.8 still offered
+      expect(b.positions).to.deep.equal([{
+        market: 1, size: -700n, openBuys: 0n, openSells: 800n, entryNotional: -35_020n * USDC, pendingFunding: 0n,
+        value: -35_000n * USDC, unrealizedPnl: 20n * USDC,
+      }])
       expect(b.balances[0]).to.equal(20_000n * USDC + 35_020n * USDC)
       expect(b.equity).to.equal(55_020n * USDC - 35_000n * USDC)
       expect(b.initialMarginRequired).to.equal(7_500n * USDC) // max(|-700|, |-700-800|) = 1.5 BTC
       const c = e().account(carol.address)
       expect(c.balances[0]).to.equal(30_000n * USDC)
-      expect(c.positions).to.deep.equal([{ market: 1, size: -500n }])
+      expect(sizes(c)).to.deep.equal([{ market: 1, size: -500n }])
       expect(e().order(1n)).to.equal(undefined)
       expect(e().order(3n)?.remaining).to.equal(800n)
       expect(e().book(1, 10).asks).to.deep.equal([{ price: 50_100n * USDC, size: 800n, orders: 1 }])
@@ -487,8 +520,8 @@ describe('engine', () => {
       expect(e().order(sell.orderId)?.remaining).to.equal(200n) // rests as an ask at 48,000
       expect(e().book(1, 1).asks).to.deep.equal([{ price: 48_000n * USDC, size: 200n, orders: 1 }])
       expect(e().book(1, 5).bids).to.deep.equal([])
-      expect(e().account(alice.address).positions).to.deep.equal([{ market: 1, size: 1_100n }])
-      expect(e().account(bob.address).positions).to.deep.equal([{ market: 1, size: -600n }])
+      expect(sizes(e().account(alice.address))).to.deep.equal([{ market: 1, size: 1_100n }])
+      expect(sizes(e().account(bob.address))).to.deep.equal([{ market: 1, size: -600n }])
     })
 
     it('cancels by owner only', async () => {
@@ -559,7 +592,7 @@ describe('engine', () => {
       expect(overflow.results[0]!.code).to.equal(RC.DELAYED_OVERFLOW)
       expect(overflow.data.length).to.equal(6) // kept: DELAYED items stay in the batch whatever their outcome
       expect(e().nonce(dave.address)).to.equal(before)
-      expect(e().account(dave.address).positions).to.deep.equal([{ market: 1, size: 20n }])
+      expect(sizes(e().account(dave.address))).to.deep.equal([{ market: 1, size: 20n }])
       // 1,000 in - 400 - 100 withdrawn - 1 transferred - 960 paid (0.02 × 48,000)
       expect(e().account(dave.address).balances[0]).to.equal(-461n * USDC)
       expect(e().account(dave.address).equity).to.equal(-461n * USDC + 1_000n * USDC)
@@ -657,8 +690,18 @@ describe('engine', () => {
       expect(() => e.init(P.encodeGenesis({ ...GENESIS, markets: [{ ...BTC, tickSize: 1n, stepSize: 1n }] }))).to.throw(/tickSize\*stepSize must be a multiple/)
       const e2 = await NativeEngine.load({ delayed: () => new Uint8Array(0) })
       expect(() => e2.init(P.encodeGenesis({ ...GENESIS, markets: [BTC, BTC] }))).to.throw(/duplicate market id/)
+      // genesis v1: chainId u64 ‖ admin ‖ feeAccount ‖ maxOracleAge u32 ‖ oracleCount u8 (53 bytes)
+      // ‖ oracles ‖ marketCount u8 ‖ configs: 60 bytes now ends inside the oracle keys
       const e3 = await NativeEngine.load({ delayed: () => new Uint8Array(0) })
-      expect(() => e3.init(P.encodeGenesis(GENESIS).subarray(0, 60))).to.throw(/genesis: bad length/)
+      expect(() => e3.init(P.encodeGenesis(GENESIS).subarray(0, 60))).to.throw(/genesis: truncated/)
+      const e4 = await NativeEngine.load({ delayed: () => new Uint8Array(0) })
+      expect(() => e4.init(new Uint8Array([...P.encodeGenesis(GENESIS), 0]))).to.throw(/genesis: bad length/)
+      const e5 = await NativeEngine.load({ delayed: () => new Uint8Array(0) })
+      const noOracle = P.encodeGenesis(GENESIS)
+      noOracle[52] = 0
+      expect(() => e5.init(noOracle)).to.throw(/genesis: need 1 to 8 oracle keys/)
+      const e6 = await NativeEngine.load({ delayed: () => new Uint8Array(0) })
+      expect(() => e6.init(P.encodeGenesis({ ...GENESIS, maxOracleAgeSeconds: 0 }))).to.throw(/maxOracleAge must be positive/)
     })
   })
 
@@ -713,7 +756,7 @@ describe('engine', () => {
             item = P.encodeDelayedItem(r.next() < 0.8 ? r.int(Math.max(1, pending + 1)) : pending + 1 + r.int(3))
           } else {
             // garbage: random bytes, sometimes with a valid type byte and length
-            const type = r.pick([0, 1, 2, 3, 4, 5, 6, 7, 0xff])
+            const type = r.pick([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0xff])
             const len = r.next() < 0.5 ? (P.ITEM_LENGTH[type] ?? 1 + r.int(120)) : 1 + r.int(120)
             item = r.bytes(len)
             item[0] = type
@@ -762,7 +805,7 @@ describe('engine', () => {
       for (let i = 0; i < 1500; i++) h.deposit(getAddress(toHex(BigInt(0xabc000 + i), { size: 20 })), 0, 1n)
       h.batch([])
       h.one(await sign(oracle, oraclePrice(1, 50_000n * USDC, 1n)))
-      expect(h.engine.stats().accounts).to.equal(1540)
+      expect(h.engine.stats().accounts).to.equal(1541) // 40 + 1,500 depositors + the fee account
 
       // reference model
       type Ord = { id: bigint; owner: Address; isBuy: boolean; price: bigint; rem: bigint; seq: number }
@@ -839,7 +882,7 @@ describe('engine', () => {
       expect(view.bids).to.deep.equal(levels(true).slice(0, 512))
       expect(view.asks).to.deep.equal(levels(false).slice(0, 512))
       // every resting order, and the open sizes per owner
-      for (const o of book) expect(h.engine.order(o.id)).to.deep.equal({ orderId: o.id, owner: o.owner, market: 1, isBuy: o.isBuy, price: o.price, remaining: o.rem })
+      for (const o of book) expect(h.engine.order(o.id)).to.deep.equal(limitView(o.id, o.owner, 1, o.isBuy, o.price, o.rem))
       for (const t of traders) {
         const oi = h.engine.openInterest(t)[0] ?? { position: 0n, openBuys: 0n, openSells: 0n }
         expect(oi.position, t).to.equal(pos.get(t) ?? 0n)

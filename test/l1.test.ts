@@ -79,8 +79,11 @@ describe('L1 plumbing on a second chain id', function () {
   it('posts batches and assertions to the chain given by RPC URL and chain id', async () => {
     node = await start()
     const client = new VeridexClient(node.url)
-    await client.submitOraclePrice(privateKeyToAccount(keys.oracle), { market: BTC_PERP.id, price: 60_000_000_000n, timestamp: 1n })
     const l1 = l1Public(cfg())
+    // engine v1 refuses oracle prices more than maxOracleAgeSeconds (default a day) from the batch
+    // clock, which follows the wall clock and the L1 head: stamp the price with the L1 head's time
+    const { timestamp } = await l1.getBlock()
+    await client.submitOraclePrice(privateKeyToAccount(keys.oracle), { market: BTC_PERP.id, price: 60_000_000_000n, timestamp })
     await until('an assertion on L1', async () => {
       const n = (await l1.readContract({ address: deployment.rollup, abi: rollupAbi, functionName: 'assertionCount' })) as bigint
       return n > 1n ? n : undefined

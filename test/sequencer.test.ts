@@ -12,6 +12,7 @@ import { depositCollateral } from '../bridge/client.js'
 import { l1Public, l1Wallet } from '../contracts/l1.js'
 import { ASSET_COLLATERAL } from '../sdk/protocol.js'
 import { testDevnet, until } from './helpers/devnet.js'
+import { expectRefused, sequencerSnapshot } from './helpers/noTrace.js'
 import WebSocket from 'ws'
 import type { Devnet } from '../cli/devnet.js'
 
@@ -28,26 +29,8 @@ describe('sequencer JSON-RPC', function () {
    * passes through and end_batch zeroes), to prove a rejected request left nothing behind.
    * Batches close only by size in this file, so nothing else changes memory between snapshots.
    */
-  const snapshot = () => {
-    const seq = dev.node.sequencer
-    const rows = seq.journal.db.prepare('SELECT (SELECT COUNT(*) FROM items) + (SELECT COUNT(*) FROM batches) AS n').get() as { n: number }
-    const memory = new Uint8Array(seq.engine.memory.buffer).slice()
-    memory.fill(0, seq.engine.scratchPtr, seq.engine.scratchPtr + seq.engine.scratchLen)
-    return { rows: rows.n, memory: keccak256(memory) }
-  }
-
-  async function expectError(p: Promise<unknown>, code: number, messagePart: RegExp) {
-    const before = snapshot()
-    try {
-      await p
-      expect.fail(`expected error ${code}`)
-    } catch (e) {
-      if (!(e instanceof VeridexRpcError)) throw e
-      expect(e.code, e.message).to.equal(code)
-      expect(e.message).to.match(messagePart)
-    }
-    expect(snapshot(), 'no trace in journal or state').to.deep.equal(before)
-  }
+  const snapshot = () => sequencerSnapshot(dev.node.sequencer)
+  const expectError = (p: Promise<unknown>, code: number, messagePart: RegExp) => expectRefused(() => dev.node.sequencer, p, code, messagePart)
 
   const raw = async (body: string, headers: Record<string, string> = {}) => {
     const res = await fetch(dev.node.url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body })

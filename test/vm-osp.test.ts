@@ -30,6 +30,7 @@ import { loadProgram, type Program } from '../executor/vm/program.js'
 import { provable, proveStep } from '../executor/vm/proof.js'
 import { instantiateSpec } from '../executor/vm/spec.js'
 import * as P from '../sdk/protocol.js'
+import { signItem } from '../sdk/sign.js'
 
 const CHAIN_ID = 412346
 const USDC = 1_000_000n
@@ -41,19 +42,22 @@ const BTC: P.MarketConfig = {
   id: 1, symbol: 'BTC-PERP', tickSize: 1n * USDC, stepSize: 1n, minSize: 1n, maxSize: 1_000_000n, maxPrice: 1_000_000n * USDC,
   sizeDecimals: 3, initialMarginPpm: 100_000, maintenanceMarginPpm: 50_000,
 }
-const GENESIS: P.GenesisConfig = { chainId: CHAIN_ID, oracle: oracle.address, markets: [BTC] }
+/** Two oracle keys, an admin; BTC with fees, funding (a small impact notional), a liquidation band; a BTC call expiring at 10,000 s. */
+const oracle2 = key(0x0dac2e)
+const admin = key(0xad111)
+const BTC_V1: P.MarketConfig = { ...BTC, makerFeePpm: 200, takerFeePpm: 500, liquidationFeePpm: 10_000, liquidationBandPpm: 50_000, impactNotional: 200n * USDC, maxFundingPpbPerHour: 500_000 }
+const CALL: P.MarketConfig = {
+  ...BTC, id: 3, symbol: 'BTC-50000-C', kind: P.MarketKind.CALL, underlying: 1, strike: 50_000n * USDC, expiry: 10_000n,
+  initialMarginPpm: 150_000, maintenanceMarginPpm: 75_000, optionMinPpm: 100_000,
+}
+const GENESIS: P.GenesisConfig = { chainId: CHAIN_ID, oracle: oracle.address, oracles: [oracle.address, oracle2.address], admin: admin.address, markets: [BTC_V1, CALL] }
 const SPEC_DIR = process.env.WASM_SPEC_DIR ?? '/work/shared/wasm-spec'
 const SPEC_FILES = ['i32', 'i64', 'int_exprs', 'address', 'load', 'store', 'memory', 'memory_grow', 'memory_size', 'select', 'local_get', 'local_set',
   'local_tee', 'br', 'br_if', 'br_table', 'block', 'loop', 'if', 'call', 'call_indirect', 'return', 'traps', 'unreachable', 'stack', 'func', 'global', 'endianness']
 /** Samples wanted; override with VM_OSP_SAMPLES. */
 const TARGET = Number(process.env.VM_OSP_SAMPLES ?? 10_000)
 
-async function sign(account: LocalAccount, tx: P.TxMessage): Promise<Uint8Array> {
-  const signature = await account.signTypedData({
-    domain: P.eip712Domain(CHAIN_ID), types: P.eip712Types, primaryType: tx.kind, message: tx.message,
-  } as unknown as Parameters<LocalAccount['signTypedData']>[0])
-  return P.encodeItem(tx, signature)
-}
+const sign = (account: LocalAccount, tx: P.TxMessage) => signItem(account, CHAIN_ID, tx)
 
 type Ctx = ExecutionContext
 interface Sample { op: string; info: string; cls: string; ctx: Ctx; before: Hex; after: Hex; proof: Hex }
@@ -171,25 +175,83 @@ describe('vm one-step proofs on L1', function () {
     const program = loadEngineProgram(wasm)
     // the delayed messages and batches go through the real SequencerInbox: host reads are proven against its accumulators
     const delayed: Uint8Array[] = []
-    for (const t of [traders[0]!, traders[1]!]) {
-      const payload = P.encodeDepositPayload(t.address, 0, 100_000n * USDC)
+    // traders 0 and 1 are well funded; trader 2 has 3,000 USDC and will be liquidated
+    for (const [t, amount] of [[traders[0]!, 100_000n], [traders[1]!, 100_000n], [traders[2]!, 3_000n]] as const) {
+      const payload = P.encodeDepositPayload(t.address, 0, amount * USDC)
       await send(inbox, 'deliverFromBridge', [BRIDGE, bytesToHex(payload)])
       const timestamp = await pub.readContract({ address: inbox, abi: sequencerInboxAbi, functionName: 'delayedTimestamp', args: [BigInt(delayed.length)] })
       delayed.push(P.encodeDelayedMessage({ kind: P.DELAYED_DEPOSIT, sender: BRIDGE, timestamp, payload }))
     }
+    const [t0, t1, t2] = traders as [LocalAccount, LocalAccount, LocalAccount]
+    const K = 1_000n // BTC sizes are in 0.001 BTC
+    const order = (m: Partial<P.OrderMsg> & { isBuy: boolean; price: bigint; size: bigint; nonce: bigint }): P.TxMessage => ({ kind: 'Order', message: { market: 1, ...m } })
+    const px = (market: number, usd: bigint, timestamp: bigint): P.TxMessage => ({ kind: 'OraclePrice', message: { market, price: usd * USDC, timestamp } })
+    const item = (a: LocalAccount | P.TxMessage | Address, t?: P.TxMessage) =>
+      typeof a === 'string' ? Promise.resolve(P.encodeLiquidateItem(a)) : 'kind' in a ? Promise.resolve(P.encodeDelayedItem(3)) : sign(a, t!)
+    // The batches walk through engine v1: oracle median of two keys, fills with fees, post-only,
+    // stops and take-profits (fired by an index move), an option trade, replace, an ADMIN market
+    // addition, an hour of funding, a liquidation closing against the book and deleveraging the
+    // rest, cancel-all, and the option's expiry and lazy settlement. Each batch is first run item
+    // by item on a native engine, which must accept every item.
+    const plan: [P.BatchHeader, [LocalAccount | P.TxMessage | Address, P.TxMessage?][]][] = [
+      [{ afterDelayedCount: 3n, timestamp: 10n }, [[oracle, px(1, 50_000n, 5n)], [oracle2, px(1, 50_010n, 6n)]]],
+      [{ afterDelayedCount: 3n, timestamp: 11n }, [
+        [t0, order({ isBuy: true, price: 50_000n * USDC, size: 10n, nonce: 0n })],
+        [t1, order({ isBuy: false, price: 49_999n * USDC, size: 4n, nonce: 0n })],
+        [t0, { kind: 'Withdraw', message: { asset: 0, amount: 5n * USDC, to: t0.address, nonce: 1n } }],
+      ]],
+      [{ afterDelayedCount: 3n, timestamp: 12n }, []],
+      [{ afterDelayedCount: 3n, timestamp: 70n }, [
+        [t1, order({ isBuy: false, price: 50_050n * USDC, size: 600n, nonce: 1n })],
+        [t1, order({ isBuy: false, price: 50_100n * USDC, size: 5n, postOnly: true, nonce: 2n })],
+        [t1, order({ isBuy: true, price: 49_900n * USDC, size: 10n, nonce: 3n })],
+        [t2, order({ isBuy: true, price: 50_100n * USDC, size: 500n, orderType: P.OrderType.MARKET, timeInForce: P.TimeInForce.FOK, nonce: 0n })],
+        [t0, order({ isBuy: true, price: 51_000n * USDC, size: 2n, orderType: P.OrderType.STOP_MARKET, triggerPrice: 50_500n * USDC, nonce: 2n })],
+        [t0, order({ isBuy: false, price: 49_000n * USDC, size: 3n, orderType: P.OrderType.TAKE_PROFIT_MARKET, triggerPrice: 50_400n * USDC, reduceOnly: true, nonce: 3n })],
+        [t1, order({ market: 3, isBuy: false, price: 1_000n * USDC, size: 10n, expiry: 5_000n, nonce: 4n })],
+        [t0, order({ market: 3, isBuy: true, price: 1_000n * USDC, size: 10n, timeInForce: P.TimeInForce.IOC, nonce: 4n })],
+        [t1, { kind: 'Replace', message: { orderId: 0n, price: 50_200n * USDC, size: 6n, nonce: 5n } }],
+        [admin, { kind: 'AdminAction', message: { action: P.AdminAction.ADD_MARKET, config: bytesToHex(P.encodeMarketConfig({ ...BTC, id: 2, symbol: 'ETH-PERP' })), nonce: 0n } }],
+      ]],
+      // past the hour: funding from the minute samples; the index rises to 50,600 and fires the stop and the take-profit
+      [{ afterDelayedCount: 3n, timestamp: 3_700n }, [[oracle, px(1, 50_600n, 3_650n)], [oracle2, px(1, 50_620n, 3_660n)]]],
+      // the index falls to 45,000: trader 2 (long 0.5 BTC from 50,050) is below maintenance
+      [{ afterDelayedCount: 3n, timestamp: 3_710n }, [
+        [oracle, px(1, 45_000n, 3_705n)], [oracle2, px(1, 45_010n, 3_706n)], [t2.address],
+        [t0, { kind: 'CancelAll', message: { market: P.ALL_MARKETS, nonce: 5n } }],
+        [t1, { kind: 'Transfer', message: { to: t0.address, asset: 0, amount: 10n * USDC, nonce: 6n } }],
+      ]],
+      // after the option's expiry: the first index at or past it settles the series; trader 0's transfer settles his long call
+      [{ afterDelayedCount: 3n, timestamp: 20_000n }, [
+        [oracle, px(1, 46_000n, 19_990n)],
+        [t0, { kind: 'Transfer', message: { to: t1.address, asset: 0, amount: 1n * USDC, nonce: 6n } }],
+      ]],
+    ]
+    const checker = await NativeEngine.load({ delayed: (i) => delayed[Number(i)]! })
+    checker.init(P.encodeGenesis(GENESIS))
+    const batches: [P.BatchHeader, Uint8Array][] = []
+    for (const [h, txs] of plan) {
+      checker.beginBatch(h)
+      for (const [a, t] of txs) {
+        // the REPLACE names t1's post-only order, whose id the engine gave it in this batch
+        if (t?.kind === 'Replace') t.message.orderId = checker.orders(t1.address).find((o) => o.postOnly)!.orderId
+        const res = checker.execItem(await item(a, t))
+        expect(P.resultCodeName(res.code), `${t?.kind ?? 'LIQUIDATE'} ${JSON.stringify(t?.message ?? a, (_, v) => (typeof v === 'bigint' ? `${v}` : v))}`).to.equal('OK')
+      }
+      batches.push([h, checker.endBatch().data])
+    }
+    // what the batches did, as the engine reports it
+    const ledger = checker.ledger()
+    expect([ledger.liquidations, ledger.fees > 0n, ledger.deleverages > 0n]).to.deep.equal([1n, true, true])
+    // funding at the 3,600-s hour (paid at 3,700) and at the 7,200-s one (paid at 20,000), newest first
+    expect(checker.fundingHistory(1).map((f) => f.time)).to.deep.equal([7_200n, 3_600n])
+    expect(checker.market(3)!.settled).to.equal(true)
+    expect(checker.orders(t0.address)).to.deep.equal([])
+    expect(checker.account(t2.address).positions).to.deep.equal([])
+    expect(checker.marketIds()).to.deep.equal([1, 3, 2])
+    for (const [i, [h, data]] of batches.entries()) await send(inbox, 'addSequencerBatch', [BigInt(i), bytesToHex(data), h.afterDelayedCount, h.timestamp])
     const native = await NativeEngine.load({ delayed: (i) => delayed[Number(i)]! })
     native.init(P.encodeGenesis(GENESIS))
-    const items = async (txs: [LocalAccount, P.TxMessage][]) => Uint8Array.of(0, ...(await Promise.all(txs.map(([a, t]) => sign(a, t)))).flatMap((x) => [...x]))
-    const batches: [P.BatchHeader, Uint8Array][] = [
-      [{ afterDelayedCount: 2n, timestamp: 10n }, await items([[oracle, { kind: 'OraclePrice', message: { market: 1, price: 50_000n * USDC, timestamp: 5n } }]])],
-      [{ afterDelayedCount: 2n, timestamp: 11n }, await items([
-        [traders[0]!, { kind: 'Order', message: { market: 1, isBuy: true, price: 50_000n * USDC, size: 10n, nonce: 0n } }],
-        [traders[1]!, { kind: 'Order', message: { market: 1, isBuy: false, price: 49_999n * USDC, size: 4n, nonce: 0n } }],
-        [traders[0]!, { kind: 'Withdraw', message: { asset: 0, amount: 5n * USDC, to: traders[0]!.address, nonce: 1n } }],
-      ])],
-      [{ afterDelayedCount: 2n, timestamp: 12n }, new Uint8Array(0)],
-    ]
-    for (const [i, [h, data]] of batches.entries()) await send(inbox, 'addSequencerBatch', [BigInt(i), bytesToHex(data), h.afterDelayedCount, h.timestamp])
     const msgs = batches.map(([h, data]) => P.batchMessage(h, data))
     const m = machineFromEngine(program, native, 0n, listContext(0n, msgs, (i) => delayed[Number(i)]!))
     const ctx = ctxFor(program, BigInt(msgs.length), inbox)
@@ -199,12 +261,17 @@ describe('vm one-step proofs on L1', function () {
     while (step(probe)) total++
     sampler.rate = Math.min(1, (TARGET * 0.8) / total)
     let n = 0
-    // every host call is proven (a few hundred), besides the sampled steps
-    while (sampler.stepAndMaybeProve(m, ctx, m.status !== Status.Running || (m.program.op[m.pc] === 0x0f && m.frames === 1) || m.program.op[m.pc] === 0xe2)) n++
+    // every host call is proven (a few hundred), and the first step of every engine function the
+    // batches enter (the v1 code paths among them), besides the sampled steps
+    const starts = new Set(program.funcStart)
+    const entered = new Set<number>()
+    const firstEntry = () => m.status === Status.Running && starts.has(m.pc) && !entered.has(m.pc) && entered.add(m.pc) !== undefined
+    while (sampler.stepAndMaybeProve(m, ctx, m.status !== Status.Running || (m.program.op[m.pc] === 0x0f && m.frames === 1) || m.program.op[m.pc] === 0xe2 || firstEntry())) n++
     expect(n).to.equal(total)
+    expect(entered.size).to.be.greaterThan(50)
     // the Ready machine with no further batch steps to itself
     sampler.stepAndMaybeProve(m, ctx, true)
-    console.log(`      engine: ${total} steps over ${msgs.length} batches, ${sampler.samples.length} sampled`)
+    console.log(`      engine: ${total} steps over ${msgs.length} batches, ${sampler.samples.length} sampled; ${entered.size} of ${program.funcStart.length} functions entered, each proven at its first step`)
   })
 
   it('samples steps of spec-suite modules (traps and finished machines included)', function () {

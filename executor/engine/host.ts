@@ -15,19 +15,23 @@ import {
   BATCH_HEADER_LEN,
   type BatchHeader,
   ITEM_DELAYED,
-  ITEM_LENGTH,
+  ITEM_LIQUIDATE,
   type ItemResult,
   KECCAK_MAX_LEN,
   RESULT_MAX_LEN,
   ResultCode,
   WITHDRAWAL_LOG_ENTRY_LEN,
+  decodeMarketConfig,
   decodeResult,
   encodeBatchHeader,
+  itemLength,
 } from '../../sdk/protocol.js'
 import { ecrecover } from '../vm/ecrecover.js'
 import { keccak } from '../vm/keccak.js'
 import { loadEngineProgram } from '../vm/engine.js'
-import type { AccountView, BookLevel, BookView, DelayedSource, Engine, OrderView, WithdrawalRecord } from './types.js'
+import type {
+  AccountView, BookLevel, BookView, DelayedSource, Engine, FundingEvent, LedgerView, MarketView, OrderView, PositionView, WithdrawalRecord,
+} from './types.js'
 
 /** Path of the built module (executor/engine/build/engine.wasm). */
 export function engineWasmPath(): string {
@@ -49,7 +53,13 @@ interface EngineExports {
   QUERY_PTR: WebAssembly.Global
   q_nonce(hi: bigint, mid: bigint, lo: number): bigint
   q_account(hi: bigint, mid: bigint, lo: number): number
+  q_orders(hi: bigint, mid: bigint, lo: number): number
   q_order(orderId: bigint): number
+  q_market(market: number): number
+  q_market_id(index: number): bigint
+  q_funding(market: number): number
+  q_ledger(): number
+  q_liquidatable(start: number, scan: number): number
   q_book(market: number, depth: number): number
   q_mark(market: number): bigint
   q_mark_timestamp(market: number): bigint
@@ -273,7 +283,7 @@ export class NativeEngine implements Engine {
 
   execItem(item: Uint8Array): ItemResult {
     if (!this.open) throw new Error('execItem outside a batch: call beginBatch first')
-    const expected = item.length > 0 ? ITEM_LENGTH[item[0]!] : undefined
+    const expected = itemLength(item)
     // An item must be exactly one well-formed encoding: trailing bytes would become the next
     // item when the batch is replayed.
     if (expected === undefined || item.length !== expected) return malformed()
@@ -281,6 +291,8 @@ export class NativeEngine implements Engine {
     this.append(item)
     const next = this.x.exec_item(offset) >>> 0
     const result = next === 0 ? malformed() : this.readResult()
+    // DELAYED items stay whatever their outcome (they never change state on failure); a
+    // LIQUIDATE the engine refuses is dropped like any rejected transaction.
     if (next === 0 || (result.code !== ResultCode.OK && item[0] !== ITEM_DELAYED)) this.msgLen = offset
     return result
   }
@@ -372,58 +384,173 @@ export class NativeEngine implements Engine {
   }
 
   /** Decodes the q_account record (docs/protocol.md §10) for one account. */
-  private accountRecord(account: Address) {
+  account(account: Address): AccountView {
     const [hi, mid, lo] = NativeEngine.splitAddress(account)
     return this.query(() => {
       const p = this.x.q_account(hi, mid, lo) >>> 0
       this.mem()
       const dv = this.dv
-      const markets = []
-      for (let i = 0, n = dv.getUint32(p + 44); i < n; i++) {
-        const r = p + 48 + i * 28
-        markets.push({ market: dv.getUint32(r), position: dv.getBigInt64(r + 4), openBuys: dv.getBigInt64(r + 12), openSells: dv.getBigInt64(r + 20) })
+      const positions: PositionView[] = []
+      for (let i = 0, n = dv.getUint32(p + 52); i < n; i++) {
+        const r = p + 56 + i * 60
+        positions.push({
+          market: dv.getUint32(r),
+          size: dv.getBigInt64(r + 4),
+          openBuys: dv.getBigInt64(r + 12),
+          openSells: dv.getBigInt64(r + 20),
+          entryNotional: dv.getBigInt64(r + 28),
+          pendingFunding: dv.getBigInt64(r + 36),
+          value: dv.getBigInt64(r + 44),
+          unrealizedPnl: dv.getBigInt64(r + 52),
+        })
       }
       return {
+        address: getAddress(account),
+        exists: dv.getUint32(p) === 1,
         nonce: dv.getBigUint64(p + 4),
         balances: { 0: dv.getBigInt64(p + 12), 1: dv.getBigInt64(p + 20) },
         equity: dv.getBigInt64(p + 28),
         initialMarginRequired: dv.getBigInt64(p + 36),
-        markets,
+        maintenanceMarginRequired: dv.getBigInt64(p + 44),
+        positions,
       }
     })
   }
 
-  account(account: Address): AccountView {
-    const { markets, ...rest } = this.accountRecord(account)
-    return {
-      address: getAddress(account),
-      ...rest,
-      positions: markets.filter((m) => m.position !== 0n).map((m) => ({ market: m.market, size: m.position })),
-    }
-  }
-
   /** Per-market detail of an account: position and open order sizes. */
   openInterest(account: Address): { market: number; position: bigint; openBuys: bigint; openSells: bigint }[] {
-    return this.accountRecord(account).markets
+    return this.account(account).positions.map((p) => ({ market: p.market, position: p.size, openBuys: p.openBuys, openSells: p.openSells }))
   }
 
+  private decodeOrder(p: number): Omit<OrderView, 'owner'> {
+    const mem = this.mem()
+    const dv = this.dv
+    const opts = mem[p + 12]!
+    return {
+      orderId: dv.getBigUint64(p),
+      market: dv.getUint32(p + 8),
+      isBuy: (opts & 1) === 1,
+      orderType: (opts >> 1) & 3,
+      timeInForce: (opts >> 3) & 3,
+      postOnly: (opts & 0x20) !== 0,
+      reduceOnly: (opts & 0x40) !== 0,
+      price: dv.getBigUint64(p + 13),
+      remaining: dv.getBigUint64(p + 21),
+      triggerPrice: dv.getBigUint64(p + 29),
+      expiry: dv.getBigUint64(p + 37),
+    }
+  }
 
   order(orderId: bigint): OrderView | undefined {
     if (orderId <= 0n || orderId >= 1n << 64n) return undefined
     return this.query(() => {
       const p = this.x.q_order(orderId) >>> 0
       if (p === 0) return undefined
+      return { owner: getAddress(bytesToHex(this.mem().subarray(p, p + 20))), ...this.decodeOrder(p + 20) }
+    })
+  }
+
+  /** The account's open orders (resting and untriggered stops), newest first. */
+  orders(account: Address): OrderView[] {
+    const [hi, mid, lo] = NativeEngine.splitAddress(account)
+    const owner = getAddress(account)
+    return this.query(() => {
+      const p = this.x.q_orders(hi, mid, lo) >>> 0
+      this.mem()
+      const n = this.dv.getUint32(p)
+      const out: OrderView[] = []
+      for (let i = 0; i < n; i++) out.push({ owner, ...this.decodeOrder(p + 4 + i * 45) })
+      return out
+    })
+  }
+
+  /** Ids of every market, in table order (genesis, then ADMIN additions). */
+  marketIds(): number[] {
+    const ids: number[] = []
+    for (let i = 0; ; i++) {
+      const id = this.x.q_market_id(i)
+      if (id < 0n) return ids
+      ids.push(Number(id))
+    }
+  }
+
+  /** A market's configuration and live state, or undefined for an unknown market. */
+  market(market: number): MarketView | undefined {
+    return this.query(() => {
+      const p = this.x.q_market(market) >>> 0
+      if (p === 0) return undefined
       const mem = this.mem()
       const dv = this.dv
+      const s = p + 130
       return {
-        orderId,
-        owner: getAddress(bytesToHex(mem.subarray(p, p + 20))),
-        market: dv.getUint32(p + 20),
-        isBuy: mem[p + 24] === 1,
-        price: dv.getBigUint64(p + 25),
-        remaining: dv.getBigUint64(p + 33),
+        config: decodeMarketConfig(mem.subarray(p, p + 130)),
+        index: dv.getBigUint64(s),
+        indexTimestamp: dv.getBigUint64(s + 8),
+        openInterest: dv.getBigUint64(s + 16),
+        shortOpenInterest: dv.getBigUint64(s + 24),
+        fundingIndex: dv.getBigInt64(s + 32),
+        lastFundingRatePpb: dv.getBigInt64(s + 40),
+        nextFundingTime: dv.getBigUint64(s + 48),
+        premiumSamples: dv.getUint32(s + 56),
+        premiumSumPpb: dv.getBigInt64(s + 60),
+        settled: dv.getUint32(s + 68) !== 0,
+        settlementPrice: dv.getBigUint64(s + 72),
+        pool: dv.getBigInt64(s + 80),
+        holders: dv.getUint32(s + 88),
+        triggerOrders: dv.getUint32(s + 92),
       }
     })
+  }
+
+  /** The last hourly funding events of a perpetual (at most 7), newest first. */
+  fundingHistory(market: number): FundingEvent[] {
+    return this.query(() => {
+      const p = this.x.q_funding(market) >>> 0
+      if (p === 0) throw new Error(`unknown market ${market}`)
+      this.mem()
+      const dv = this.dv
+      const out: FundingEvent[] = []
+      for (let i = 0, n = dv.getUint32(p); i < n; i++) out.push({ time: dv.getBigUint64(p + 4 + i * 16), ratePpb: dv.getBigInt64(p + 12 + i * 16) })
+      return out
+    })
+  }
+
+  /** Exchange-wide totals: insurance fund, deposits, withdrawals, fees, pools, balances. */
+  ledger(): LedgerView {
+    return this.query(() => {
+      const p = this.x.q_ledger() >>> 0
+      this.mem()
+      const dv = this.dv
+      return {
+        insuranceFund: dv.getBigInt64(p),
+        deposited: dv.getBigInt64(p + 8),
+        withdrawn: dv.getBigInt64(p + 16),
+        fees: dv.getBigInt64(p + 24),
+        insurancePaid: dv.getBigInt64(p + 32),
+        liquidations: dv.getBigUint64(p + 40),
+        deleverages: dv.getBigUint64(p + 48),
+        pools: dv.getBigInt64(p + 56),
+        balances: dv.getBigInt64(p + 64),
+        accounts: dv.getUint32(p + 72),
+      }
+    })
+  }
+
+  /** Every account below maintenance margin (the ones LIQUIDATE accepts while the index is fresh). */
+  liquidatable(): Address[] {
+    const out: Address[] = []
+    let start = 1
+    for (;;) {
+      const next = this.query(() => {
+        const p = this.x.q_liquidatable(start, 4096) >>> 0
+        const mem = this.mem()
+        const dv = this.dv
+        for (let i = 0, n = dv.getUint32(p + 4); i < n; i++) out.push(getAddress(bytesToHex(mem.subarray(p + 8 + i * 20, p + 28 + i * 20))))
+        return dv.getUint32(p)
+      })
+      if (next === 0) return out
+      start = next
+    }
   }
 
   book(market: number, depth: number): BookView {
@@ -488,7 +615,7 @@ export class NativeEngine implements Engine {
     })
   }
 
-  /** The engine's EIP-712 typehash for an item type (1..5), or of the domain (0). */
+  /** The engine's EIP-712 typehash for a signed item type, or of the domain (0). */
   typehash(itemType: number): Hex | undefined {
     return this.query(() => {
       const p = this.x.q_typehash(itemType) >>> 0

@@ -3,7 +3,7 @@
  * Implemented by `NativeEngine` in ./host.ts over Node's WebAssembly (docs/protocol.md §8).
  */
 import type { Address, Hex } from 'viem'
-import type { BatchHeader, ItemResult } from '../../sdk/protocol.js'
+import type { BatchHeader, ItemResult, MarketConfig } from '../../sdk/protocol.js'
 
 /** Supplies delayed (L1 → L2) message bytes by index, as the L1 delayed inbox holds them. */
 export type DelayedSource = (index: bigint) => Uint8Array
@@ -17,18 +17,39 @@ export interface WithdrawalRecord {
   amount: bigint
 }
 
-export interface PositionView { market: number; size: bigint }
+/** An account's standing in one market: its position and its open orders there. */
+export interface PositionView {
+  market: number
+  /** Signed size in base quantums (0 if the account only has open orders there). */
+  size: bigint
+  openBuys: bigint
+  openSells: bigint
+  /** Signed cost basis: what opening the position cost (long > 0) less what closing took out. */
+  entryNotional: bigint
+  /** Funding not yet settled into the balance (> 0: owed by the account). */
+  pendingFunding: bigint
+  /** Value at the index (options: intrinsic value; expired: the settlement value). */
+  value: bigint
+  unrealizedPnl: bigint
+}
 
 export interface AccountView {
   address: Address
+  exists: boolean
   nonce: bigint
-  /** Balances by asset id, in quantums (collateral may go negative only through PnL). */
+  /**
+   * Balances by asset id, in quantums. Collateral is a quote balance: buying moves the notional
+   * out of it, selling in, so it may be negative while a long position is open.
+   */
   balances: Record<number, bigint>
+  /** Markets where the account has a position or open orders. */
   positions: PositionView[]
-  /** collateral + Σ size × mark / 10^sizeDecimals. */
+  /** collateral + Σ position values − pending funding. */
   equity: bigint
-  /** Initial margin of positions plus open orders at the mark price. */
+  /** Initial margin of positions plus open orders at the index. */
   initialMarginRequired: bigint
+  /** Maintenance margin of the positions: below it the account can be liquidated. */
+  maintenanceMarginRequired: bigint
 }
 
 export interface OrderView {
@@ -36,9 +57,56 @@ export interface OrderView {
   owner: Address
   market: number
   isBuy: boolean
+  orderType: number
+  timeInForce: number
+  postOnly: boolean
+  reduceOnly: boolean
   price: bigint
-  /** Size still resting. */
+  /** Size still open. */
   remaining: bigint
+  /** Stop / take-profit: the index price that fires it (0 for an order on the book). */
+  triggerPrice: bigint
+  /** Unix seconds after which it no longer trades (0 = none). */
+  expiry: bigint
+}
+
+export interface MarketView {
+  config: MarketConfig
+  /** Index price (an option: its underlying's), the median of fresh oracle prices. */
+  index: bigint
+  indexTimestamp: bigint
+  /** Sum of long positions; shortOpenInterest (sum of shorts) always equals it. */
+  openInterest: bigint
+  shortOpenInterest: bigint
+  /** Cumulative funding per whole base unit, in 10^-3 collateral quantums. */
+  fundingIndex: bigint
+  lastFundingRatePpb: bigint
+  nextFundingTime: bigint
+  premiumSamples: number
+  premiumSumPpb: bigint
+  /** Options: expired and settled at settlementPrice. */
+  settled: boolean
+  settlementPrice: bigint
+  /** Funding and settlement flows not yet claimed by accounts, plus rounding dust. */
+  pool: bigint
+  holders: number
+  triggerOrders: number
+}
+
+export interface FundingEvent { time: bigint; ratePpb: bigint }
+
+export interface LedgerView {
+  insuranceFund: bigint
+  deposited: bigint
+  withdrawn: bigint
+  fees: bigint
+  insurancePaid: bigint
+  liquidations: bigint
+  deleverages: bigint
+  pools: bigint
+  /** Σ collateral balances of every account (the fee account included). */
+  balances: bigint
+  accounts: number
 }
 
 export interface BookLevel { price: bigint; size: bigint; orders: number }

@@ -21,15 +21,31 @@ const HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a
 const memo = new Map<string, Uint8Array | undefined>()
 const MEMO_SIZE = 4096
 
+const memoKey = (digest: Uint8Array, vrs: Uint8Array) =>
+  Buffer.from(digest.buffer, digest.byteOffset, 32).toString('latin1') + Buffer.from(vrs.buffer, vrs.byteOffset, 65).toString('latin1')
+
 /** Recovers the 20-byte signer address of a 32-byte digest from a 65-byte v ‖ r ‖ s signature. */
 export function ecrecover(digest: Uint8Array, vrs: Uint8Array): Uint8Array | undefined {
   if (digest.length !== 32 || vrs.length !== 65) return undefined
-  const key = Buffer.from(digest.buffer, digest.byteOffset, 32).toString('latin1') + Buffer.from(vrs.buffer, vrs.byteOffset, 65).toString('latin1')
+  const key = memoKey(digest, vrs)
   if (memo.has(key)) return memo.get(key)?.slice()
   const signer = ecrecoverUncached(digest, vrs)
   if (memo.size >= MEMO_SIZE) memo.delete(memo.keys().next().value!)
   memo.set(key, signer)
   return signer?.slice()
+}
+
+/**
+ * Records an answer `ecrecoverUncached` gave on another thread (sequencer/recoveryPool.ts), so
+ * the engine's host call for the same item does not recover again. Only answers of that same
+ * pure function may be recorded here: a hit must be exactly what ecrecover would compute.
+ */
+export function rememberRecovery(digest: Uint8Array, vrs: Uint8Array, signer: Uint8Array | undefined) {
+  if (digest.length !== 32 || vrs.length !== 65) return
+  const key = memoKey(digest, vrs)
+  if (memo.has(key)) return
+  if (memo.size >= MEMO_SIZE) memo.delete(memo.keys().next().value!)
+  memo.set(key, signer?.slice())
 }
 
 /**
@@ -41,7 +57,7 @@ export function recoveryCache(): (digest: Uint8Array, vrs: Uint8Array) => Uint8A
   const cache = new Map<string, Uint8Array | undefined>()
   return (digest, vrs) => {
     if (digest.length !== 32 || vrs.length !== 65) return undefined
-    const key = Buffer.from(digest.buffer, digest.byteOffset, 32).toString('latin1') + Buffer.from(vrs.buffer, vrs.byteOffset, 65).toString('latin1')
+    const key = memoKey(digest, vrs)
     if (!cache.has(key)) cache.set(key, ecrecoverUncached(digest, vrs))
     return cache.get(key)?.slice()
   }

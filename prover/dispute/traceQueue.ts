@@ -41,6 +41,11 @@ export class TraceQueue {
     this.redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: null })
     this.queue = new Queue(TRACE_QUEUE, { connection })
     this.events = new QueueEvents(TRACE_QUEUE, { connection })
+    // Redis may go away and come back (clients reconnect on their own); unhandled, each failed
+    // reconnect would print a stack trace
+    this.redis.on('error', () => {})
+    this.queue.on('error', () => {})
+    this.events.on('error', () => {})
   }
 
   /** Stores a task; returns its key. */
@@ -105,6 +110,14 @@ export class TraceWorker {
       lockDuration: 300_000,
     })
     this.worker.on('failed', (job, e) => opts.log?.(`${this.name}: job ${job?.id} failed: ${e.message}`))
+    let down = false // one line per outage, not one per reconnect attempt
+    const onError = (e: Error) => {
+      if (!down) opts.log?.(`${this.name}: Redis unreachable, retrying: ${e.message.split('\n')[0]}`)
+      down = true
+    }
+    this.redis.on('error', onError)
+    this.worker.on('error', onError)
+    this.redis.on('ready', () => (down = false))
   }
 
   private async trace(key: Hex): Promise<AssertionTrace> {

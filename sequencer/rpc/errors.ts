@@ -20,6 +20,8 @@ export const RpcErrorCode = {
   REQUEST_TOO_LARGE: -32090,
   /** JSON nested deeper than the server's limit. */
   TOO_DEEP: -32091,
+  /** A rate limit (per client IP, per signer, or invalid signatures per IP) is used up. */
+  RATE_LIMITED: -32092,
 } as const
 export type RpcErrorCode = (typeof RpcErrorCode)[keyof typeof RpcErrorCode]
 
@@ -137,6 +139,42 @@ export class TooDeepError extends RpcError {
       { limit: maxDepth },
       { details: `JSON arrays and objects may nest at most ${maxDepth} levels` },
     )
+  }
+}
+
+/** Which budget a rate-limited request ran out of (sequencer/rpc/rateLimit.ts). */
+export type RateLimitScope = 'ip' | 'signer' | 'invalidSignature'
+
+export interface RateLimitData {
+  scope: RateLimitScope
+  /** The client IP or the signer address the budget belongs to. */
+  key: string
+  perSecond: number
+  burst: number
+  /** Tokens this request needed (a batch needs one per entry). */
+  cost: number
+  /** Earliest time, in ms, at which the same request can succeed (null: never, split the batch). */
+  retryAfterMs: number | null
+}
+
+const SCOPE_TEXT: Record<RateLimitScope, string> = {
+  ip: 'requests from this client IP',
+  signer: 'signed transactions from this signer',
+  invalidSignature: 'invalid signatures from this client IP',
+}
+
+export class RateLimitedError extends RpcError {
+  static readonly code = RpcErrorCode.RATE_LIMITED
+  override name = 'RateLimitedError'
+  readonly retryAfterMs: number | null
+  constructor(d: RateLimitData) {
+    const limit = `limit ${d.perSecond}/s, burst ${d.burst}`
+    const details =
+      d.retryAfterMs !== null
+        ? `too many ${SCOPE_TEXT[d.scope]} (${limit}); retry after ${d.retryAfterMs} ms and slow down`
+        : `a batch of ${d.cost} exceeds the burst for ${SCOPE_TEXT[d.scope]} (${limit}); split it`
+    super(RpcErrorCode.RATE_LIMITED, 'rate limited', d, { details })
+    this.retryAfterMs = d.retryAfterMs
   }
 }
 

@@ -7,7 +7,9 @@
  *
  * Limits (all per request/message): body size (`maxBodyBytes`, checked while streaming),
  * batch length (`maxBatch`), JSON nesting (`maxDepth`, checked by a linear bracket scan before
- * `JSON.parse`). Handlers receive `params` unvalidated and must check them (throw
+ * `JSON.parse`). With `rateLimits`, each client IP has a request budget (a batch spends one token
+ * per entry, charged after parsing so replies keep their ids; a refused payload gets -32092 and,
+ * over HTTP, status 429 with Retry-After) and a cap on open connections. Handlers receive `params` unvalidated and must check them (throw
  * `InvalidParamsError`); results must be JSON-serializable (no bigint: encode amounts yourself).
  */
 import { randomBytes } from 'node:crypto'
@@ -20,6 +22,7 @@ import {
   InvalidRequestError,
   MethodNotFoundError,
   ParseError,
+  RateLimitedError,
   RequestTooLargeError,
   RpcError,
   RpcErrorCode,
@@ -27,6 +30,7 @@ import {
   TooDeepError,
   describe,
 } from './errors.js'
+import type { RateLimits } from './rateLimit.js'
 
 export type JsonRpcId = string | number | null
 
@@ -79,6 +83,8 @@ export interface RpcServerOptions {
   requestTimeoutMs?: number
   /** A WebSocket whose unsent backlog exceeds this is terminated as a slow consumer. Default 8 MiB. */
   wsMaxBufferedBytes?: number
+  /** Per-IP request budget and connection cap (shared with the handlers' per-signer limits). Default none. */
+  rateLimits?: RateLimits
   /** One line per event worth an operator's attention. Default: stderr. */
   log?: (line: string) => void
 }
@@ -107,7 +113,7 @@ interface Connection {
   subs: Map<string, string>
 }
 
-type Resolved = Required<Omit<RpcServerOptions, 'topics'>> & { topics: ReadonlySet<string> }
+type Resolved = Required<Omit<RpcServerOptions, 'topics' | 'rateLimits'>> & { topics: ReadonlySet<string>; rateLimits: RateLimits | undefined }
 
 export class RpcServer {
   readonly #methods: Map<string, RpcHandler>
@@ -121,6 +127,8 @@ export class RpcServer {
   #heartbeat: NodeJS.Timeout | undefined
   #address: RpcServerAddress | undefined
   #closing: Promise<void> | undefined
+  /** Sockets over their IP's connection cap: already answered 429, never served. */
+  readonly #refused = new WeakSet<object>()
 
   constructor(methods: Record<string, RpcHandler>, opts: RpcServerOptions = {}) {
     this.#opts = {
@@ -133,6 +141,7 @@ export class RpcServer {
       heartbeatMs: positiveInt('heartbeatMs', opts.heartbeatMs ?? 30_000),
       requestTimeoutMs: positiveInt('requestTimeoutMs', opts.requestTimeoutMs ?? 10_000),
       wsMaxBufferedBytes: positiveInt('wsMaxBufferedBytes', opts.wsMaxBufferedBytes ?? 8 * 1024 * 1024),
+      rateLimits: opts.rateLimits,
       log: opts.log ?? ((line) => process.stderr.write(`${line}\n`)),
     }
 
@@ -146,6 +155,9 @@ export class RpcServer {
       this.#methods.set(name, handler)
     }
     this.#methodNames = Object.freeze([...this.#methods.keys()].sort())
+    const limits = this.#opts.rateLimits
+    if (limits && limits.ip.rate.burst < this.#opts.maxBatch)
+      throw new TypeError(`RpcServer: the per-IP burst (${limits.ip.rate.burst}) must be at least maxBatch (${this.#opts.maxBatch}), or a full batch could never pass`)
 
     const timeout = this.#opts.requestTimeoutMs
     this.#http = createServer(
@@ -155,6 +167,27 @@ export class RpcServer {
     )
     this.#http.headersTimeout = timeout
     this.#http.requestTimeout = timeout
+    if (limits) {
+      // Counted per TCP connection (WebSockets included): many idle or trickling sockets from one
+      // address would otherwise pile up until the request timeout cuts each of them.
+      this.#http.on('connection', (socket: Duplex & { remoteAddress?: string }) => {
+        const ip = socket.remoteAddress ?? ''
+        if (!limits.openConnection(ip)) {
+          const body = JSON.stringify(
+            errorResponse(null, new RpcError(RpcErrorCode.RATE_LIMITED, 'rate limited', { scope: 'connections', limit: limits.maxConnectionsPerIp }, {
+              details: `too many open connections from this client IP (limit ${limits.maxConnectionsPerIp}); reuse connections (keep-alive) or close idle ones`,
+            })),
+          )
+          // Answer at once, and ignore whatever the client sends on it (see #onHttpRequest).
+          this.#refused.add(socket)
+          socket.on('error', () => {})
+          socket.end(`HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+          setTimeout(() => socket.destroy(), OVERSIZE_LINGER_MS).unref()
+          return
+        }
+        socket.once('close', () => limits.closeConnection(ip))
+      })
+    }
     this.#http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head))
     this.#http.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       if (socket.writable && err.code !== 'ECONNRESET') {
@@ -234,6 +267,7 @@ export class RpcServer {
   // ---- HTTP ----------------------------------------------------------------------------------
 
   #onHttpRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (this.#refused.has(req.socket)) return void req.socket.destroy()
     const path = (req.url ?? '/').split('?', 1)[0]
     if (req.method === 'GET' && path === HEALTH_PATH) return void sendJson(res, 200, '{"ok":true}')
     if (req.method !== 'POST') {
@@ -248,15 +282,18 @@ export class RpcServer {
     const chunks: Buffer[] = []
     let size = 0
     let rejected = false
-    const reject = () => {
+    let drained = 0
+    const ip = req.socket.remoteAddress ?? ''
+    const reject = (status = 413, err: RpcError = new RequestTooLargeError(limit), headers: Record<string, number> = {}) => {
       rejected = true
       chunks.length = 0
-      // Write the whole 413 (it has a Content-Length, so the client can read it at once) but hold
-      // back `end()`, which closes the socket: closing while the client is still uploading would
-      // make the kernel answer with RST and the client could lose the response. So drain the
-      // rest for a short while, discarding it, then close.
-      const body = JSON.stringify(errorResponse(null, new RequestTooLargeError(limit)))
-      res.writeHead(413, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' })
+      // Write the whole answer (it has a Content-Length, so the client can read it at once) but
+      // hold back `end()`, which closes the socket: closing while the client is still uploading
+      // would make the kernel answer with RST and the client could lose the response. So drain
+      // the rest for a short while, discarding it (at most another `limit` bytes: past that,
+      // stop reading, so a huge upload costs nothing more), then close.
+      const body = JSON.stringify(errorResponse(null, err))
+      res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' })
       res.write(body)
       const finish = () => {
         clearTimeout(timer)
@@ -270,19 +307,39 @@ export class RpcServer {
       req.once('close', finish)
     }
 
-    if (Number(req.headers['content-length']) > limit) reject()
+    const limits = this.#opts.rateLimits
+    const refused = limits?.ipRefusal(ip)
+    if (refused) {
+      // No budget left at all: refused before the body is read (the id is unknown, hence null).
+      reject(429, refused, { 'retry-after': Math.max(1, Math.ceil((refused.retryAfterMs ?? 1000) / 1000)) })
+    } else if (Number(req.headers['content-length']) > limit) {
+      limits?.chargeOversized(ip)
+      reject()
+    }
     req.on('data', (chunk: Buffer) => {
-      if (rejected) return
+      if (rejected) {
+        drained += chunk.length
+        if (drained > limit) req.pause()
+        return
+      }
       size += chunk.length
-      if (size > limit) reject()
-      else chunks.push(chunk)
+      if (size > limit) {
+        limits?.chargeOversized(ip)
+        reject()
+      } else chunks.push(chunk)
     })
     req.on('error', () => {}) // aborted uploads: nothing to answer
     req.on('end', () => {
       if (rejected) return
       const ctx: RpcContext = { transport: 'http', remoteAddress: req.socket.remoteAddress ?? '' }
       this.#handlePayload(Buffer.concat(chunks, size), ctx).then(
-        (out) => (out === undefined ? sendEmpty(res, 204) : sendJson(res, 200, out)),
+        (out) => {
+          if (out === undefined) return sendEmpty(res, 204)
+          if (typeof out === 'string') return sendJson(res, 200, out)
+          // The whole payload was over the client's budget: 429, and Retry-After in whole seconds.
+          if (out.retryAfterMs !== null) res.setHeader('retry-after', Math.max(1, Math.ceil(out.retryAfterMs / 1000)))
+          sendJson(res, 429, out.text)
+        },
         (err: unknown) => {
           // #handlePayload catches handler errors itself; reaching this is a bug in this file.
           this.#opts.log(`rpc: unexpected error handling HTTP request: ${errorStack(err)}`)
@@ -297,6 +354,7 @@ export class RpcServer {
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const onSocketError = () => socket.destroy()
     socket.on('error', onSocketError)
+    if (this.#refused.has(socket)) return void socket.destroy()
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/'
     if (!WS_PATHS.has(path) || this.#closing) {
       const status = this.#closing ? '503 Service Unavailable' : '404 Not Found'
@@ -325,7 +383,7 @@ export class RpcServer {
       // Messages are handled concurrently; each reply goes out when its handler finishes.
       this.#handlePayload(rawToBuffer(data), ctx).then(
         (out) => {
-          if (out !== undefined) this.#send(conn, out)
+          if (out !== undefined) this.#send(conn, typeof out === 'string' ? out : out.text)
         },
         (err: unknown) => this.#opts.log(`rpc: unexpected error handling ws message: ${errorStack(err)}`),
       )
@@ -419,14 +477,27 @@ export class RpcServer {
 
   // ---- Framing -------------------------------------------------------------------------------
 
-  /** One HTTP body or ws message → the serialized reply, or undefined when nothing is owed. */
-  async #handlePayload(buf: Buffer, ctx: RpcContext): Promise<string | undefined> {
+  /**
+   * One HTTP body or ws message → the serialized reply, or undefined when nothing is owed, or a
+   * refusal of the whole payload by the client's rate limit.
+   */
+  async #handlePayload(buf: Buffer, ctx: RpcContext): Promise<string | undefined | Refusal> {
     if (jsonDepthExceeds(buf, this.#opts.maxDepth)) return JSON.stringify(errorResponse(null, new TooDeepError(this.#opts.maxDepth)))
     let payload: unknown
     try {
       payload = JSON.parse(buf.toString('utf8'))
     } catch (err) {
       return JSON.stringify(errorResponse(null, new ParseError(`the request is not valid JSON (${errorText(err)})`)))
+    }
+
+    const limits = this.#opts.rateLimits
+    if (limits) {
+      try {
+        limits.chargeRequests(ctx.remoteAddress, Array.isArray(payload) ? Math.max(1, Math.min(payload.length, this.#opts.maxBatch)) : 1)
+      } catch (err) {
+        if (!(err instanceof RateLimitedError)) throw err
+        return refusal(payload, err, this.#opts.maxBatch)
+      }
     }
 
     if (!Array.isArray(payload)) return this.#handleOne(payload, ctx)
@@ -524,6 +595,32 @@ const validId = (raw: unknown): JsonRpcId => {
 }
 
 const errorResponse = (id: JsonRpcId, err: RpcError): JsonRpcResponse => ({ jsonrpc: '2.0', id, error: err.toJSON() })
+
+interface Refusal {
+  text: string
+  retryAfterMs: number | null
+}
+
+/**
+ * The rate-limit error for every request of a refused payload that expects a reply, by its id;
+ * one error (id null) for a batch the server would refuse anyway (empty or over `maxBatch`), so
+ * the answer never grows with what the client sent.
+ */
+function refusal(payload: unknown, err: RateLimitedError, maxBatch: number): Refusal | undefined {
+  // Serialized once: a flood is answered with many copies of the same error.
+  const errJson = JSON.stringify(err.toJSON())
+  const reply = (id: JsonRpcId) => `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"error":${errJson}}`
+  const isNotification = (item: unknown) =>
+    typeof item === 'object' && item !== null && !Array.isArray(item) && !Object.hasOwn(item, 'id') && (item as { jsonrpc?: unknown }).jsonrpc === '2.0' && typeof (item as { method?: unknown }).method === 'string'
+  let text: string | undefined
+  if (!Array.isArray(payload)) text = isNotification(payload) ? undefined : reply(validId(payload))
+  else if (payload.length === 0 || payload.length > maxBatch) text = reply(null)
+  else {
+    const replies = payload.filter((item) => !isNotification(item)).map((item) => reply(validId(item)))
+    text = replies.length ? `[${replies.join(',')}]` : undefined
+  }
+  return text === undefined ? undefined : { text, retryAfterMs: err.retryAfterMs }
+}
 
 function sendJson(res: ServerResponse, status: number, body: string | object, close = false): void {
   if (res.headersSent || res.destroyed) return

@@ -1,35 +1,56 @@
-// Accounts: an append-only array of fixed-stride records, indexed by an open-addressing hash
+// Accounts and positions.
+//
+// Accounts: an append-only array of fixed-size records, indexed by an open-addressing hash
 // table (linear probing) keyed by the 20-byte address. Slots hold idx + 1 (0 = empty).
+//
+// Positions: a pool of records, one per (account, market) the account holds a position, open
+// orders or unsettled funding in. Each record sits on two lists: its account's (singly linked,
+// so margin walks only the markets an account touches) and its market's holders (doubly linked,
+// so liquidation, deleveraging and option settlement can find every holder). A record whose
+// position and open orders are all zero is freed, after its funding is settled.
 
 import { alloc, canAlloc, doublePool } from "./alloc";
 import { mix64 } from "./mix";
 import {
-  C_ACCT_ARR, C_ACCT_ARR_CAP, C_ACCT_COUNT, C_ACCT_STRIDE, C_ACCT_TAB, C_ACCT_TAB_CAP,
-  cfg32, copy20, eq20, setCfg32,
+  C_ACCT_ARR, C_ACCT_ARR_CAP, C_ACCT_COUNT, C_ACCT_TAB, C_ACCT_TAB_CAP, C_POS_CAP, C_POS_FREE,
+  C_POS_POOL, C_POS_USED, M_FUND_IDX, M_HOLDER_COUNT, M_HOLDERS, cfg32, copy20, eq20, mkt, setCfg32,
 } from "./layout";
 
+export const ACCT_SIZE: u32 = 64;
 export const A_ADDR: u32 = 0; // address (20)
-export const A_MASK: u32 = 20; // u32: bit m set while the account has a position or open orders in market m
+export const A_POS_HEAD: u32 = 20; // u32 first position record
 export const A_NONCE: u32 = 24; // u64
-export const A_BAL0: u32 = 32; // i64 collateral (may go negative through PnL)
+export const A_BAL0: u32 = 32; // i64 collateral (quote balance: fills move notional through it)
 export const A_BAL1: u32 = 40; // i64 ETH
-export const A_MKT: u32 = 48; // per market: pos i64 ‖ openBuys i64 ‖ openSells i64
-export const P_POS: u32 = 0;
-export const P_BUYS: u32 = 8;
-export const P_SELLS: u32 = 16;
-export const P_SIZE: u32 = 24;
+export const A_ORD_HEAD: u32 = 48; // u32 first resting or trigger order of the account
+export const A_ORD_COUNT: u32 = 52; // u32
+export const A_NPOS: u32 = 56; // u32 position records
+
+export const POS_SIZE: u32 = 72;
+export const P_POS: u32 = 0; // i64 signed size, base quantums
+export const P_BUYS: u32 = 8; // i64 open buy size resting on the book
+export const P_SELLS: u32 = 16; // i64 open sell size resting on the book
+export const P_FUND: u32 = 24; // i64 the market's funding index when funding was last settled
+export const P_COST: u32 = 32; // i64 signed entry notional (the position's cost basis)
+export const P_BUY_NOTIONAL: u32 = 40; // i64 premium of resting option buys (price × size, rounded up)
+export const P_MKT: u32 = 48; // u32 market index
+export const P_OWNER: u32 = 52; // u32 account id
+export const P_ANEXT: u32 = 56; // u32 next record of the same account
+export const P_MNEXT: u32 = 60; // u32 next holder of the same market
+export const P_MPREV: u32 = 64; // u32 previous holder of the same market
 
 export const ACCT_TAB_INIT: u32 = 1024;
 export const ACCT_ARR_INIT: u32 = 256;
+export const POS_INIT: u32 = 512;
 
 /** Address of the record of account `id` (idx + 1). */
 @inline export function acct(id: u32): u32 {
-  return cfg32(C_ACCT_ARR) + (id - 1) * cfg32(C_ACCT_STRIDE);
+  return cfg32(C_ACCT_ARR) + (id - 1) * ACCT_SIZE;
 }
 
-/** Address of the per-market block of account `id` for market index `m`. */
-@inline export function acctMkt(id: u32, m: u32): u32 {
-  return acct(id) + A_MKT + m * P_SIZE;
+/** Address of position record `r` (idx + 1). */
+@inline export function pos(r: u32): u32 {
+  return cfg32(C_POS_POOL) + (r - 1) * POS_SIZE;
 }
 
 export function addrHash(p: u32): u32 {
@@ -57,21 +78,14 @@ function tabInsert(tab: u32, mask: u32, id: u32): void {
 }
 
 /** Allocates the initial tables (init). */
-export function initAccounts(stride: u32): void {
-  setCfg32(C_ACCT_STRIDE, stride);
+export function initAccounts(): void {
   setCfg32(C_ACCT_TAB, alloc(ACCT_TAB_INIT << 2));
   setCfg32(C_ACCT_TAB_CAP, ACCT_TAB_INIT);
-  setCfg32(C_ACCT_ARR, alloc(ACCT_ARR_INIT * stride));
+  setCfg32(C_ACCT_ARR, alloc(ACCT_ARR_INIT * ACCT_SIZE));
   setCfg32(C_ACCT_ARR_CAP, ACCT_ARR_INIT);
   setCfg32(C_ACCT_COUNT, 0);
-}
-
-function tabNeedsGrowth(): bool {
-  return (cfg32(C_ACCT_COUNT) + 1) * 4 > cfg32(C_ACCT_TAB_CAP) * 3;
-}
-
-function arrNeedsGrowth(): bool {
-  return cfg32(C_ACCT_COUNT) + 1 > cfg32(C_ACCT_ARR_CAP);
+  setCfg32(C_POS_POOL, alloc(POS_INIT * POS_SIZE));
+  setCfg32(C_POS_CAP, POS_INIT);
 }
 
 /**
@@ -80,12 +94,12 @@ function arrNeedsGrowth(): bool {
  */
 export function reserveAccount(): bool {
   let bytes: u64 = 0;
-  const growTab = tabNeedsGrowth();
-  const growArr = arrNeedsGrowth();
+  const growTab = (cfg32(C_ACCT_COUNT) + 1) * 4 > cfg32(C_ACCT_TAB_CAP) * 3;
+  const growArr = cfg32(C_ACCT_COUNT) + 1 > cfg32(C_ACCT_ARR_CAP);
   if (growTab) bytes += <u64>cfg32(C_ACCT_TAB_CAP) << 3;
-  if (growArr) bytes += <u64>cfg32(C_ACCT_ARR_CAP) * 2 * <u64>cfg32(C_ACCT_STRIDE);
+  if (growArr) bytes += <u64>cfg32(C_ACCT_ARR_CAP) * 2 * <u64>ACCT_SIZE;
   if (!canAlloc(bytes)) return false;
-  if (growArr) doublePool(C_ACCT_ARR, C_ACCT_ARR_CAP, cfg32(C_ACCT_COUNT), cfg32(C_ACCT_STRIDE));
+  if (growArr) doublePool(C_ACCT_ARR, C_ACCT_ARR_CAP, cfg32(C_ACCT_COUNT), ACCT_SIZE);
   if (growTab) {
     const cap = cfg32(C_ACCT_TAB_CAP) * 2;
     const tab = alloc(cap << 2);
@@ -106,11 +120,99 @@ export function createAccount(p: u32): u32 {
   return id;
 }
 
-/** Recomputes bit `m` of the account's market mask. */
-export function updateMask(id: u32, m: u32): void {
+// ---------------------------------------------------------------------------------------------
+// Position records
+
+/** The position record of account `id` in market index `m`, or 0. */
+export function findPosition(id: u32, m: u32): u32 {
+  let r = load<u32>(acct(id) + A_POS_HEAD);
+  while (r != 0) {
+    if (load<u32>(pos(r) + P_MKT) == m) return r;
+    r = load<u32>(pos(r) + P_ANEXT);
+  }
+  return 0;
+}
+
+/** Makes room for `n` more position records. Returns false, changing nothing, if memory is full. */
+export function reservePositions(n: u32): bool {
+  let free: u32 = 0;
+  let f = cfg32(C_POS_FREE);
+  while (f != 0 && free < n) {
+    free++;
+    f = load<u32>(pos(f) + P_ANEXT);
+  }
+  const room = cfg32(C_POS_CAP) - cfg32(C_POS_USED);
+  if (free + room >= n) return true;
+  // n is at most a few records (an order's two sides), far below the pool's capacity.
+  if (!canAlloc(<u64>cfg32(C_POS_CAP) * 2 * POS_SIZE)) return false;
+  doublePool(C_POS_POOL, C_POS_CAP, cfg32(C_POS_USED), POS_SIZE);
+  return true;
+}
+
+/**
+ * The position record of (id, m), created (at the market's current funding index) if absent.
+ * reservePositions must have made room for a new one.
+ */
+export function takePosition(id: u32, m: u32): u32 {
+  const found = findPosition(id, m);
+  if (found != 0) return found;
+  let r = cfg32(C_POS_FREE);
+  if (r != 0) {
+    setCfg32(C_POS_FREE, load<u32>(pos(r) + P_ANEXT));
+    memory.fill(pos(r), 0, POS_SIZE);
+  } else {
+    r = cfg32(C_POS_USED) + 1;
+    setCfg32(C_POS_USED, r);
+  }
+  const p = pos(r);
   const a = acct(id);
-  const p = a + A_MKT + m * P_SIZE;
-  const active = load<i64>(p + P_POS) != 0 || load<i64>(p + P_BUYS) != 0 || load<i64>(p + P_SELLS) != 0;
-  const mask = load<u32>(a + A_MASK);
-  store<u32>(a + A_MASK, active ? mask | (<u32>1 << m) : mask & ~(<u32>1 << m));
+  const mp = mkt(m);
+  store<i64>(p + P_FUND, load<i64>(mp + M_FUND_IDX));
+  store<u32>(p + P_MKT, m);
+  store<u32>(p + P_OWNER, id);
+  store<u32>(p + P_ANEXT, load<u32>(a + A_POS_HEAD));
+  store<u32>(a + A_POS_HEAD, r);
+  store<u32>(a + A_NPOS, load<u32>(a + A_NPOS) + 1);
+  const head = load<u32>(mp + M_HOLDERS);
+  store<u32>(p + P_MNEXT, head);
+  if (head != 0) store<u32>(pos(head) + P_MPREV, r);
+  store<u32>(mp + M_HOLDERS, r);
+  store<u32>(mp + M_HOLDER_COUNT, load<u32>(mp + M_HOLDER_COUNT) + 1);
+  return r;
+}
+
+/** Whether a record holds nothing: no position, no open orders, no premium reserve. */
+export function positionEmpty(r: u32): bool {
+  const p = pos(r);
+  return load<i64>(p + P_POS) == 0 && load<i64>(p + P_BUYS) == 0 && load<i64>(p + P_SELLS) == 0;
+}
+
+/** Frees an empty record (its funding already settled) from both lists. */
+export function dropPosition(r: u32): void {
+  const p = pos(r);
+  const id = load<u32>(p + P_OWNER);
+  const m = load<u32>(p + P_MKT);
+  const a = acct(id);
+  // account list (singly linked)
+  let prev: u32 = 0;
+  let c = load<u32>(a + A_POS_HEAD);
+  while (c != r) {
+    prev = c;
+    c = load<u32>(pos(c) + P_ANEXT);
+  }
+  const next = load<u32>(p + P_ANEXT);
+  if (prev == 0) store<u32>(a + A_POS_HEAD, next);
+  else store<u32>(pos(prev) + P_ANEXT, next);
+  store<u32>(a + A_NPOS, load<u32>(a + A_NPOS) - 1);
+  // market list (doubly linked)
+  const mp = mkt(m);
+  const mprev = load<u32>(p + P_MPREV);
+  const mnext = load<u32>(p + P_MNEXT);
+  if (mprev == 0) store<u32>(mp + M_HOLDERS, mnext);
+  else store<u32>(pos(mprev) + P_MNEXT, mnext);
+  if (mnext != 0) store<u32>(pos(mnext) + P_MPREV, mprev);
+  store<u32>(mp + M_HOLDER_COUNT, load<u32>(mp + M_HOLDER_COUNT) - 1);
+  memory.fill(p, 0, POS_SIZE);
+  store<u32>(p + P_ANEXT, cfg32(C_POS_FREE));
+  setCfg32(C_POS_FREE, r);
 }

@@ -6,23 +6,29 @@
 
 import { alloc, canAlloc, doublePool } from "./alloc";
 import { mix64 } from "./mix";
-import { A_MKT, P_BUYS, P_SELLS, P_SIZE, acct, updateMask } from "./accounts";
+import { A_ORD_COUNT, A_ORD_HEAD, P_BUYS, P_BUY_NOTIONAL, P_SELLS, acct, findPosition, pos } from "./accounts";
 import {
   C_LVL_CAP, C_LVL_FREE, C_LVL_POOL, C_LVL_USED, C_OIX_CAP, C_OIX_COUNT, C_OIX_TAB,
-  C_ORD_CAP, C_ORD_FREE, C_ORD_POOL, C_ORD_USED, M_ASK_ROOT, M_BID_ROOT, cfg32, mkt, setCfg32,
+  C_ORD_CAP, C_ORD_FREE, C_ORD_POOL, C_ORD_USED, K_PERP, M_ASK_ROOT, M_BID_ROOT, M_KIND, M_SCALE,
+  M_TRIG_COUNT, M_TRIG_HEAD, OPT_BUY, U64_MAX, cfg32, mkt, mulDiv, setCfg32,
 } from "./layout";
 
-// Order record
-export const ORD_SIZE: u32 = 48;
+// Order record (resting orders and trigger orders alike)
+export const ORD_SIZE: u32 = 80;
 export const O_ID: u32 = 0; // u64 orderId
-export const O_PRICE: u32 = 8; // u64
-export const O_REM: u32 = 16; // u64 size still resting
-export const O_OWNER: u32 = 24; // u32 account id
-export const O_LEVEL: u32 = 28; // u32 level id
-export const O_PREV: u32 = 32; // u32 order id (record)
-export const O_NEXT: u32 = 36; // u32 order id (record); free-list link when free
-export const O_MKT: u32 = 40; // u32 market index
-export const O_BUY: u32 = 44; // u32 0/1
+export const O_PRICE: u32 = 8; // u64 limit price (trigger orders: the worst price once triggered)
+export const O_REM: u32 = 16; // u64 size still open
+export const O_TRIGGER: u32 = 24; // u64 trigger price (0 for a resting order)
+export const O_EXPIRY: u32 = 32; // u64 unix seconds (0 = none)
+export const O_OWNER: u32 = 40; // u32 account id
+export const O_LEVEL: u32 = 44; // u32 level id (0 for a trigger order)
+export const O_PREV: u32 = 48; // u32 previous order of the level or trigger list
+export const O_NEXT: u32 = 52; // u32 next order of the level or trigger list; free-list link when free
+export const O_MKT: u32 = 56; // u32 market index
+export const O_OPTS: u32 = 60; // u32 the order's options byte (docs/protocol.md §3)
+export const O_APREV: u32 = 64; // u32 previous order of the owner
+export const O_ANEXT: u32 = 68; // u32 next order of the owner
+export const O_RESERVE: u32 = 72; // i64 premium reserved for a resting option buy
 
 // Level record
 export const LVL_SIZE: u32 = 48;
@@ -294,14 +300,61 @@ export function levelLeft(n: u32): u32 { return left(n); }
 export function levelRight(n: u32): u32 { return right(n); }
 
 // ---------------------------------------------------------------------------------------------
-// Resting orders
+// Orders
 
-@inline function openSlot(owner: u32, m: u32, isBuy: bool): u32 {
-  return acct(owner) + A_MKT + m * P_SIZE + (isBuy ? P_BUYS : P_SELLS);
+@inline export function orderIsBuy(o: u32): bool { return (load<u32>(ord(o) + O_OPTS) & OPT_BUY) != 0; }
+
+/** Premium a resting buy of `size` at `p` reserves in an option market (0 in a perpetual). */
+function reserveFor(m: u32, p: u64, size: u64): i64 {
+  const mp = mkt(m);
+  if (load<u32>(mp + M_KIND) == K_PERP) return 0;
+  const v = mulDiv(p, size, load<u64>(mp + M_SCALE), true);
+  return v == U64_MAX ? 0x7FFFFFFFFFFFFFFF : <i64>v;
 }
 
-/** Rests a new order at the tail of its price level; reserveOrder must have returned true. */
-export function restOrder(orderId: u64, owner: u32, m: u32, isBuy: bool, p: u64, size: u64): void {
+function linkOwner(o: u32, owner: u32): void {
+  const a = acct(owner);
+  const head = load<u32>(a + A_ORD_HEAD);
+  store<u32>(ord(o) + O_ANEXT, head);
+  store<u32>(ord(o) + O_APREV, 0);
+  if (head != 0) store<u32>(ord(head) + O_APREV, o);
+  store<u32>(a + A_ORD_HEAD, o);
+  store<u32>(a + A_ORD_COUNT, load<u32>(a + A_ORD_COUNT) + 1);
+}
+
+function unlinkOwner(o: u32): void {
+  const op = ord(o);
+  const a = acct(load<u32>(op + O_OWNER));
+  const prev = load<u32>(op + O_APREV);
+  const next = load<u32>(op + O_ANEXT);
+  if (prev != 0) store<u32>(ord(prev) + O_ANEXT, next);
+  else store<u32>(a + A_ORD_HEAD, next);
+  if (next != 0) store<u32>(ord(next) + O_APREV, prev);
+  store<u32>(a + A_ORD_COUNT, load<u32>(a + A_ORD_COUNT) - 1);
+}
+
+function newOrder(orderId: u64, owner: u32, m: u32, opts: u32, p: u64, size: u64, expiry: u64): u32 {
+  const o = takeOrder();
+  const op = ord(o);
+  store<u64>(op + O_ID, orderId);
+  store<u64>(op + O_PRICE, p);
+  store<u64>(op + O_REM, size);
+  store<u64>(op + O_EXPIRY, expiry);
+  store<u32>(op + O_OWNER, owner);
+  store<u32>(op + O_MKT, m);
+  store<u32>(op + O_OPTS, opts);
+  linkOwner(o, owner);
+  oixPlace(cfg32(C_OIX_TAB), cfg32(C_OIX_CAP) - 1, o);
+  setCfg32(C_OIX_COUNT, cfg32(C_OIX_COUNT) + 1);
+  return o;
+}
+
+/**
+ * Rests a new order at the tail of its price level. reserveOrder must have returned true and
+ * the owner must have a position record in market m (its open size is kept there).
+ */
+export function restOrder(orderId: u64, owner: u32, m: u32, opts: u32, p: u64, size: u64, expiry: u64): void {
+  const isBuy = (opts & OPT_BUY) != 0;
   const slot = rootSlot(m, isBuy);
   const root = load<u32>(slot);
   let l = levelFind(root, p);
@@ -312,15 +365,9 @@ export function restOrder(orderId: u64, owner: u32, m: u32, isBuy: bool, p: u64,
     store<u32>(lp + L_HEIGHT, 1);
     store<u32>(slot, avlInsert(root, l));
   }
-  const o = takeOrder();
+  const o = newOrder(orderId, owner, m, opts, p, size, expiry);
   const op = ord(o);
-  store<u64>(op + O_ID, orderId);
-  store<u64>(op + O_PRICE, p);
-  store<u64>(op + O_REM, size);
-  store<u32>(op + O_OWNER, owner);
   store<u32>(op + O_LEVEL, l);
-  store<u32>(op + O_MKT, m);
-  store<u32>(op + O_BUY, isBuy ? 1 : 0);
   const lp = lvl(l);
   const tail = load<u32>(lp + L_TAIL);
   store<u32>(op + O_PREV, tail);
@@ -330,49 +377,95 @@ export function restOrder(orderId: u64, owner: u32, m: u32, isBuy: bool, p: u64,
   store<u32>(lp + L_TAIL, o);
   store<u32>(lp + L_COUNT, load<u32>(lp + L_COUNT) + 1);
   store<u64>(lp + L_TOTAL, load<u64>(lp + L_TOTAL) + size);
-  const os = openSlot(owner, m, isBuy);
-  store<i64>(os, load<i64>(os) + <i64>size);
-  updateMask(owner, m);
-  oixPlace(cfg32(C_OIX_TAB), cfg32(C_OIX_CAP) - 1, o);
-  setCfg32(C_OIX_COUNT, cfg32(C_OIX_COUNT) + 1);
+  const pp = pos(findPosition(owner, m));
+  const off = isBuy ? P_BUYS : P_SELLS;
+  store<i64>(pp + off, load<i64>(pp + off) + <i64>size);
+  if (isBuy) {
+    const r = reserveFor(m, p, size);
+    store<i64>(op + O_RESERVE, r);
+    store<i64>(pp + P_BUY_NOTIONAL, load<i64>(pp + P_BUY_NOTIONAL) + r);
+  }
+}
+
+/** Files a stop or take-profit order in its market's trigger list (not on the book). */
+export function addTrigger(orderId: u64, owner: u32, m: u32, opts: u32, p: u64, trigger: u64, size: u64, expiry: u64): void {
+  const o = newOrder(orderId, owner, m, opts, p, size, expiry);
+  const op = ord(o);
+  store<u64>(op + O_TRIGGER, trigger);
+  const mp = mkt(m);
+  const head = load<u32>(mp + M_TRIG_HEAD);
+  // Appended at the tail would need a tail pointer; the list is walked in full on every oracle
+  // update anyway, and triggered orders execute in orderId order (the walk sorts them).
+  store<u32>(op + O_NEXT, head);
+  store<u32>(op + O_PREV, 0);
+  if (head != 0) store<u32>(ord(head) + O_PREV, o);
+  store<u32>(mp + M_TRIG_HEAD, o);
+  store<u32>(mp + M_TRIG_COUNT, load<u32>(mp + M_TRIG_COUNT) + 1);
 }
 
 /** Reduces a resting order by `size` (a partial or full fill), keeping level and owner totals. */
 export function reduceOrder(o: u32, size: u64): void {
   const op = ord(o);
-  const isBuy = load<u32>(op + O_BUY) != 0;
+  const isBuy = orderIsBuy(o);
   const m = load<u32>(op + O_MKT);
-  store<u64>(op + O_REM, load<u64>(op + O_REM) - size);
+  const rem = load<u64>(op + O_REM) - size;
+  store<u64>(op + O_REM, rem);
   const lp = lvl(load<u32>(op + O_LEVEL));
   store<u64>(lp + L_TOTAL, load<u64>(lp + L_TOTAL) - size);
-  const owner = load<u32>(op + O_OWNER);
-  const os = openSlot(owner, m, isBuy);
-  store<i64>(os, load<i64>(os) - <i64>size);
-  updateMask(owner, m);
+  const pp = pos(findPosition(load<u32>(op + O_OWNER), m));
+  const off = isBuy ? P_BUYS : P_SELLS;
+  store<i64>(pp + off, load<i64>(pp + off) - <i64>size);
+  if (isBuy) {
+    const before = load<i64>(op + O_RESERVE);
+    const after = rem == 0 ? 0 : reserveFor(m, load<u64>(op + O_PRICE), rem);
+    store<i64>(op + O_RESERVE, after);
+    store<i64>(pp + P_BUY_NOTIONAL, load<i64>(pp + P_BUY_NOTIONAL) - (before - after));
+  }
 }
 
-/** Removes a resting order from its level, its owner's open size, the index and the pool. */
+/**
+ * Removes an order (resting or trigger) from its level or trigger list, its owner's list and
+ * open size, the index and the pool. The caller frees the owner's position record if it is
+ * left empty.
+ */
 export function removeOrder(o: u32): void {
   const op = ord(o);
-  const rem = load<u64>(op + O_REM);
-  if (rem != 0) reduceOrder(o, rem);
-  const isBuy = load<u32>(op + O_BUY) != 0;
   const m = load<u32>(op + O_MKT);
   const l = load<u32>(op + O_LEVEL);
-  const lp = lvl(l);
   const prev = load<u32>(op + O_PREV);
   const next = load<u32>(op + O_NEXT);
-  if (prev != 0) store<u32>(ord(prev) + O_NEXT, next);
-  else store<u32>(lp + L_HEAD, next);
-  if (next != 0) store<u32>(ord(next) + O_PREV, prev);
-  else store<u32>(lp + L_TAIL, prev);
-  const count = load<u32>(lp + L_COUNT) - 1;
-  store<u32>(lp + L_COUNT, count);
-  if (count == 0) {
-    const slot = rootSlot(m, isBuy);
-    store<u32>(slot, avlRemove(load<u32>(slot), load<u64>(lp + L_PRICE)));
-    freeLevel(l);
+  if (l == 0) {
+    const mp = mkt(m);
+    if (prev != 0) store<u32>(ord(prev) + O_NEXT, next);
+    else store<u32>(mp + M_TRIG_HEAD, next);
+    if (next != 0) store<u32>(ord(next) + O_PREV, prev);
+    store<u32>(mp + M_TRIG_COUNT, load<u32>(mp + M_TRIG_COUNT) - 1);
+  } else {
+    const rem = load<u64>(op + O_REM);
+    if (rem != 0) reduceOrder(o, rem);
+    const isBuy = orderIsBuy(o);
+    const lp = lvl(l);
+    if (prev != 0) store<u32>(ord(prev) + O_NEXT, next);
+    else store<u32>(lp + L_HEAD, next);
+    if (next != 0) store<u32>(ord(next) + O_PREV, prev);
+    else store<u32>(lp + L_TAIL, prev);
+    const count = load<u32>(lp + L_COUNT) - 1;
+    store<u32>(lp + L_COUNT, count);
+    if (count == 0) {
+      const slot = rootSlot(m, isBuy);
+      store<u32>(slot, avlRemove(load<u32>(slot), load<u64>(lp + L_PRICE)));
+      freeLevel(l);
+    }
   }
+  unlinkOwner(o);
   oixDelete(o);
   freeOrder(o);
+}
+
+/** Whether the best opposite level would trade with a `price` order on side `isBuy`. */
+export function crosses(m: u32, isBuy: bool, p: u64): bool {
+  const l = bestLevel(m, !isBuy);
+  if (l == 0) return false;
+  const lp = load<u64>(lvl(l) + L_PRICE);
+  return isBuy ? lp <= p : lp >= p;
 }

@@ -1,0 +1,89 @@
+/**
+ * Keeps the journal's "posted" marks true to L1, and the poster's queue true to the journal.
+ *
+ * - An L1 reorg can drop a batch's post after the journal marked it posted: each round compares
+ *   the recently posted batches (those within `confirmations` blocks of the head) with
+ *   SequencerInbox, and a batch L1 no longer has is closed again and queued, so it is posted
+ *   again, in order.
+ * - Redis can lose jobs (a restart with no persistence, an eviction): every closed batch without
+ *   a live job is queued again. Posting is idempotent (the poster checks L1 first and the inbox
+ *   takes the expected sequence number), so queueing too often costs nothing but a read.
+ */
+import type { Address, Hex } from 'viem'
+import { sequencerInboxAbi } from '../contracts/out/artifacts.js'
+import type { L1Public } from '../contracts/l1.js'
+import { PollLoop } from '../executor/pollLoop.js'
+import type { Journal } from './journal.js'
+import type { BatchPoster } from './poster.js'
+
+export interface PostReconcilerOptions {
+  journal: Journal
+  poster: BatchPoster
+  l1: L1Public
+  inbox: Address
+  /** Blocks after which a post is taken as final and no longer checked (default 64). */
+  confirmations?: bigint
+  pollMs?: number
+  log?: (line: string) => void
+}
+
+export interface ReconcileRound {
+  /** Batches L1 no longer holds, queued to be posted again. */
+  reorged: number[]
+  /** Closed batches that had no live job (Redis lost it) and were queued again. */
+  requeued: number[]
+  /** Batches whose L1 slot holds something else (a forced inclusion after a reorg): cannot be repaired here. */
+  conflicts: number[]
+}
+
+export class PostReconciler {
+  private readonly loop: PollLoop
+  private readonly log: (line: string) => void
+  /** Totals since start, for operators and tests. */
+  readonly totals = { rounds: 0, reorged: 0, requeued: 0, conflicts: 0 }
+
+  constructor(private readonly o: PostReconcilerOptions) {
+    this.log = o.log ?? (() => {})
+    this.loop = new PollLoop(() => this.round(), o.pollMs ?? 2_000, (e) => this.log(`poster: reconcile failed, retrying: ${e.message.split('\n')[0]}`))
+  }
+
+  async round(): Promise<ReconcileRound> {
+    const { journal, poster, l1, inbox } = this.o
+    const c = { address: inbox, abi: sequencerInboxAbi } as const
+    const out: ReconcileRound = { reorged: [], requeued: [], conflicts: [] }
+    const head = await l1.getBlockNumber({ cacheTime: 0 })
+    const depth = this.o.confirmations ?? 64n
+    // The journal first, L1 second: a batch marked posted before batchCount is read was mined
+    // before it, so a count below it is a reorg, not a post racing this round.
+    const recent = journal.postedSince(head > depth ? head - depth : 0n)
+    const onL1 = Number(await l1.readContract({ ...c, functionName: 'batchCount' }))
+    for (const b of recent) {
+      if (b.index >= onL1) {
+        if (journal.markUnposted(b.index)) out.reorged.push(b.index)
+        continue
+      }
+      const acc = (await l1.readContract({ ...c, functionName: 'batchAccs', args: [BigInt(b.index)] })) as Hex
+      if (acc !== (await poster.expectedAcc(b.index, b, b.data!))) out.conflicts.push(b.index)
+    }
+    if (out.reorged.length) this.log(`poster: L1 reorg dropped batch(es) ${out.reorged.join(', ')} (L1 has ${onL1}); posting them again`)
+    if (out.conflicts.length) this.log(`poster: L1 holds other batches at ${out.conflicts.join(', ')} than this journal: it must be rebuilt from L1`)
+    const reorged = new Set(out.reorged)
+    for (const b of journal.batches('closed')) {
+      if ((await poster.ensureQueued(b.index)) && !reorged.has(b.index)) out.requeued.push(b.index)
+    }
+    if (out.requeued.length) this.log(`poster: batch(es) ${out.requeued.join(', ')} had no job in Redis; queued again`)
+    this.totals.rounds++
+    this.totals.reorged += out.reorged.length
+    this.totals.requeued += out.requeued.length
+    this.totals.conflicts += out.conflicts.length
+    return out
+  }
+
+  start() {
+    this.loop.start()
+  }
+
+  stop() {
+    return this.loop.stop()
+  }
+}
