@@ -20,7 +20,8 @@ import { prng } from './prng.js'
 export type ToClient =
   | { type: 'init'; url: string; wsUrl: string; chainId: number; keys: Hex[]; seed: number }
   | { type: 'prepare'; perAccount: number }
-  | { type: 'run'; mode: 'closed' | 'open'; transport: 'http' | 'ws'; durationMs: number; rate?: number; startAt: number }
+  /** batch: orders of one account per HTTP request, as one JSON-RPC batch (default 1: one order, no batch) */
+  | { type: 'run'; mode: 'closed' | 'open'; transport: 'http' | 'ws'; durationMs: number; rate?: number; startAt: number; batch?: number }
   | { type: 'exit' }
 
 export interface PhaseResult {
@@ -72,9 +73,10 @@ function nextBody(a: Account): string {
   return `{"jsonrpc":"2.0","id":0,"method":"vdx_placeOrder","params":{"message":{"market":${message.market},"isBuy":${isBuy},"price":"${price}","size":"${size}","nonce":"${message.nonce}"},"signature":"${signature}"}}`
 }
 
-type Reply = (ok: boolean, errorCode?: string) => void
+/** ok: how many orders of the request were accepted (all of them, or the request failed). */
+type Reply = (ok: number, errorCode?: string) => void
 
-function postHttp(body: string, done: Reply, retried = false) {
+function postHttp(body: string, done: Reply, orders = 1, retried = false) {
   const req = http.request(
     { host: target.hostname, port: target.port, path: '/', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
     (res) => {
@@ -82,12 +84,14 @@ function postHttp(body: string, done: Reply, retried = false) {
       res.setEncoding('utf8')
       res.on('data', (c: string) => (text += c))
       res.on('end', () => {
-        if (res.statusCode === 200 && text.includes('"result"')) return done(true)
+        if (res.statusCode === 200 && countResults(text) === orders) return done(orders)
         let code = `http${res.statusCode}`
         try {
-          code = String((JSON.parse(text) as { error?: { code?: number; message?: string } }).error?.message?.split(':')[0] ?? code)
+          const parsed = JSON.parse(text) as { error?: { message?: string } } | { error?: { message?: string } }[]
+          const failed = Array.isArray(parsed) ? parsed.find((r) => r.error) : parsed
+          code = String(failed?.error?.message?.split(':')[0] ?? code)
         } catch {}
-        done(false, code)
+        done(0, code)
       })
     },
   )
@@ -95,10 +99,16 @@ function postHttp(body: string, done: Reply, retried = false) {
     const code = (e as NodeJS.ErrnoException).code ?? 'neterror'
     // A kept-alive socket the server closed just as it was reused: the request never reached the
     // server, so send it again once (the pattern Node's http docs recommend).
-    if (req.reusedSocket && code === 'ECONNRESET' && !retried) return postHttp(body, done, true)
-    done(false, code)
+    if (req.reusedSocket && code === 'ECONNRESET' && !retried) return postHttp(body, done, orders, true)
+    done(0, code)
   })
   req.end(body)
+}
+
+function countResults(text: string): number {
+  let n = 0
+  for (let i = text.indexOf('"result"'); i >= 0; i = text.indexOf('"result"', i + 8)) n++
+  return n
 }
 
 let sockets: WebSocket[] = []
@@ -116,8 +126,8 @@ async function openSockets(n: number) {
         const cb = m && wsWaiting.get(Number(m[1]))
         if (!cb) return
         wsWaiting.delete(Number(m[1]))
-        if (text.includes('"result"')) cb(true)
-        else cb(false, /"message":"([A-Z_]+)/.exec(text)?.[1] ?? 'error')
+        if (text.includes('"result"')) cb(1)
+        else cb(0, /"message":"([A-Z_]+)/.exec(text)?.[1] ?? 'error')
       })
     })),
   )
@@ -146,9 +156,18 @@ async function runPhase(p: Extract<ToClient, { type: 'run' }>): Promise<PhaseRes
   const allDone = new Promise<void>((r) => (finish = r))
   let scheduling = true
 
-  const dispatch = (ai: number, a: Account, t: number) => {
-    const body = a.queue.shift()
-    if (body === undefined) return false
+  const batch = p.batch ?? 1
+  /**
+   * Sends the account's next orders, one per time in `times` (when each was due: its latency
+   * counts from there). Closed loop: `batch` orders due now. Open loop: the order just due, or,
+   * after a reply, the ones that fell due meanwhile (at most `batch`), as a client that batches
+   * what accumulated while it waited.
+   */
+  const dispatch = (ai: number, a: Account, times: number[]) => {
+    if (!a.queue.length) return false
+    const bodies = a.queue.splice(0, times.length)
+    // A batch's requests need distinct ids; the replies are counted, not matched.
+    const body = bodies.length === 1 ? bodies[0]! : `[${bodies.map((b, i) => b.replace('"id":0', `"id":${i}`)).join(',')}]`
     a.busy = true
     outstanding++
     const reply: Reply = (ok, code) => {
@@ -156,9 +175,9 @@ async function runPhase(p: Extract<ToClient, { type: 'run' }>): Promise<PhaseRes
       outstanding--
       a.busy = false
       if (ok) {
-        accepted++
-        if (at <= end) acceptedInWindow++
-        latencies.push(at - t)
+        accepted += ok
+        if (at <= end) acceptedInWindow += ok
+        for (let i = 0; i < ok; i++) latencies.push(at - times[i]!)
       } else {
         errors[code ?? 'error'] = (errors[code ?? 'error'] ?? 0) + 1
         // A rejected order does not consume its nonce, so this account's later orders are void.
@@ -167,17 +186,17 @@ async function runPhase(p: Extract<ToClient, { type: 'run' }>): Promise<PhaseRes
         a.pending.length = 0
       }
       if (p.mode === 'closed') {
-        if (at < end && !a.broken) dispatch(ai, a, at)
-      } else if (a.pending.length) dispatch(ai, a, a.pending.shift()!)
+        if (at < end && !a.broken) dispatch(ai, a, Array(batch).fill(at))
+      } else if (a.pending.length) dispatch(ai, a, a.pending.splice(0, batch))
       if (outstanding === 0 && !scheduling) finish()
     }
-    if (p.transport === 'http') postHttp(body, reply)
+    if (p.transport === 'http') postHttp(body, reply, bodies.length)
     else postWs(ai, body, reply)
     return true
   }
 
   if (p.mode === 'closed') {
-    live.forEach((a, i) => dispatch(i, a, performance.now()))
+    live.forEach((a, i) => dispatch(i, a, Array(batch).fill(performance.now())))
     scheduling = false
     if (outstanding === 0) finish()
   } else {
@@ -193,7 +212,7 @@ async function runPhase(p: Extract<ToClient, { type: 'run' }>): Promise<PhaseRes
         scheduled++
         if (a.broken) continue
         if (a.busy) a.pending.push(when)
-        else if (!dispatch(ai, a, when)) errors.unsigned = (errors.unsigned ?? 0) + 1
+        else if (!dispatch(ai, a, [when])) errors.unsigned = (errors.unsigned ?? 0) + 1
       }
       if (start + k * interval >= end) break
       await new Promise((r) => setTimeout(r, Math.max(0, start + k * interval - performance.now())))

@@ -2,8 +2,8 @@
  * viem clients for an L1 endpoint: a devnet anvil or a public testnet, chosen by RPC URL and
  * chain id alone, so the same services run against both.
  */
-import { type Account, type Chain, type Hex, type PublicClient, type Transport, type WalletClient, createPublicClient, createWalletClient, defineChain, http, keccak256 } from 'viem'
-import { privateKeyToAccount } from 'viem/accounts'
+import { type Account, type Chain, type Hex, type PublicClient, type Transport, type WalletClient, createPublicClient, createWalletClient, defineChain, http } from 'viem'
+import { keccakHex, l1Account } from './l1Signer.js'
 
 export interface L1Config { rpcUrl: string; chainId: number }
 
@@ -24,7 +24,7 @@ export function l1Public(cfg: L1Config, pollingInterval = 250): L1Public {
 }
 
 export function l1Wallet(cfg: L1Config, key: Hex, pollingInterval = 250, opts: { sharedNonces?: boolean } = {}): L1Wallet {
-  const wallet = createWalletClient({ chain: l1Chain(cfg), transport: http(cfg.rpcUrl), account: privateKeyToAccount(key), pollingInterval })
+  const wallet = createWalletClient({ chain: l1Chain(cfg), transport: http(cfg.rpcUrl), account: l1Account(key), pollingInterval })
   // sharedNonces: several loops of one process send from this key (the proposer and its dispute
   // defender) through this one client. Sends go one at a time, each taking the pending nonce
   // once the previous one reached the node, which also stays right after an L1 reorg drops
@@ -48,7 +48,7 @@ export function withSerialSends(wallet: L1Wallet): L1Wallet {
     const nonce = await wallet.request({ method: 'eth_getTransactionCount' as never, params: [wallet.account.address, 'pending'] as never })
     const request = await wallet.prepareTransactionRequest({ ...(args as object), nonce: Number(nonce) } as never)
     const serialized = await wallet.account.signTransaction!(request as never)
-    const hash = keccak256(serialized)
+    const hash = keccakHex(serialized)
     try {
       return await wallet.sendRawTransaction({ serializedTransaction: serialized })
     } catch (e) {
