@@ -62,8 +62,20 @@ let target: URL
 let requestId = 0
 
 
-/** The next JSON-RPC body of an account: alternate buys and sells near the oracle price, 1-5 steps, so some cross. */
+/** An account's every CANCEL_ALL_EVERY-th transaction is a cancel-all, as a market maker re-quotes. */
+const CANCEL_ALL_EVERY = 10
+
+/**
+ * The next JSON-RPC body of an account: alternate buys and sells near the oracle price, 1-5
+ * steps, so some cross; every CANCEL_ALL_EVERY-th a cancel-all of the account's resting orders,
+ * which keeps them well under the engine's 256 per account however long the run.
+ */
 function nextBody(a: Account): string {
+  if (a.nonce % BigInt(CANCEL_ALL_EVERY) === BigInt(CANCEL_ALL_EVERY - 1)) {
+    const message = { market: BTC_PERP.id, nonce: a.nonce++ }
+    const signature = signer.sign(a.key, { kind: 'CancelAll', message })
+    return `{"jsonrpc":"2.0","id":0,"method":"vdx_cancelAll","params":{"message":{"market":${message.market},"nonce":"${message.nonce}"},"signature":"${signature}"}}`
+  }
   const isBuy = (a.side = !a.side)
   const ticks = BigInt(Math.floor(rand() * 9)) // buys at mid-6..mid+2, sells at mid-2..mid+6
   const price = isBuy ? MID + (ticks - 6n) * BTC_PERP.tickSize : MID + (6n - ticks) * BTC_PERP.tickSize
@@ -248,7 +260,10 @@ process.on('message', (m: ToClient) => {
           cfg = m
           signer = new FastSigner(m.chainId)
           rand = prng(m.seed)
-          await signer.crossCheckWithViem(m.keys.slice(0, 2).map((key, i) => ({ key, tx: { kind: 'Order', message: { market: BTC_PERP.id, isBuy: i === 0, price: MID, size: 1n, nonce: 0n } } })))
+          await signer.crossCheckWithViem([
+            ...m.keys.slice(0, 2).map((key, i) => ({ key, tx: { kind: 'Order', message: { market: BTC_PERP.id, isBuy: i === 0, price: MID, size: 1n, nonce: 0n } } }) as const),
+            { key: m.keys[0]!, tx: { kind: 'CancelAll', message: { market: BTC_PERP.id, nonce: 9n } } },
+          ])
           accounts = m.keys.map((k) => ({ key: hexToBytes(k), nonce: 0n, queue: [], busy: false, broken: false, pending: [], side: rand() < 0.5 }))
           target = new URL(m.url)
           agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, scheduling: 'fifo' })

@@ -33,6 +33,14 @@ export interface L1DelayedMessage {
 /** The engine's view of a batch: header ‖ data. */
 export const l1BatchMessage = (b: L1Batch) => batchMessage(b.header, b.data)
 
+/**
+ * SequencerInbox's batch accumulator (docs/protocol.md): keccak(prevAcc ‖ keccak(header ‖ data)
+ * ‖ delayedAcc). The data is ~100 KB, so its hash is the fast keccak (hash-wasm).
+ */
+export function batchAccumulator(prevAcc: Hex, header: BatchHeader, data: Uint8Array, delayedAcc: Hex): Hex {
+  return keccak256(concat([prevAcc, bytesToHex(keccak(batchMessage(header, data))), delayedAcc]))
+}
+
 /** Block ranges per getLogs call; public RPC endpoints cap ranges, anvil does not care. */
 const LOG_RANGE = 5_000n
 
@@ -109,9 +117,7 @@ export class InboxReader {
           const header = { afterDelayedCount: a.afterDelayedCount, timestamp: a.timestamp }
           const delayedAcc = header.afterDelayedCount === 0n ? zeroHash : delayedAccs[Number(header.afterDelayedCount) - 1]
           if (!delayedAcc) throw new Error(`batch ${index} reads ${header.afterDelayedCount} delayed messages but only ${delayedAccs.length} are known`)
-          // header (u64 ‖ u64, as encodePacked) ‖ data: ~100 KB, so the fast keccak (hash-wasm)
-          const dataHash = bytesToHex(keccak(batchMessage(header, data)))
-          const acc = keccak256(concat([lastBatchAcc, dataHash, delayedAcc]))
+          const acc = batchAccumulator(lastBatchAcc, header, data, delayedAcc)
           if (acc !== a.afterAcc) throw new Error(`batch ${index}: data from tx ${log.transactionHash} does not match the inbox accumulator`)
           lastBatchAcc = acc
           batchAccs.push(acc)

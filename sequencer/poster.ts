@@ -9,8 +9,9 @@
  * before sending anything.
  */
 import { Queue, Worker, UnrecoverableError, type ConnectionOptions } from 'bullmq'
-import { type Address, type Hex, bytesToHex, concat, encodePacked, keccak256, zeroHash } from 'viem'
+import { type Address, type Hex, zeroHash } from 'viem'
 import { sequencerInboxAbi } from '../contracts/out/artifacts.js'
+import { batchAccumulator } from '../executor/inboxReader.js'
 import type { L1Public, L1Wallet } from '../contracts/l1.js'
 import type { Journal } from './journal.js'
 
@@ -120,8 +121,7 @@ export class BatchPoster {
     const delayedAcc = header.afterDelayedCount === 0n
       ? zeroHash
       : ((await this.opts.l1.readContract({ ...c, functionName: 'delayedAccs', args: [header.afterDelayedCount - 1n] })) as Hex)
-    const dataHash = keccak256(concat([encodePacked(['uint64', 'uint64'], [header.afterDelayedCount, header.timestamp]), bytesToHex(data)]))
-    return keccak256(concat([prev, dataHash, delayedAcc]))
+    return batchAccumulator(prev, header, data, delayedAcc)
   }
 
   private async post(index: number, reconciled = false): Promise<void> {
