@@ -171,9 +171,8 @@ async function runPhase(p: Extract<ToClient, { type: 'run' }>): Promise<PhaseRes
   const batch = p.batch ?? 1
   /**
    * Sends the account's next orders, one per time in `times` (when each was due: its latency
-   * counts from there). Closed loop: `batch` orders due now. Open loop: the order just due, or,
-   * after a reply, the ones that fell due meanwhile (at most `batch`), as a client that batches
-   * what accumulated while it waited.
+   * counts from there), as one request: `batch` orders, all due at once (a market maker
+   * re-quoting `batch` levels). In the open loop, such groups are what is scheduled.
    */
   const dispatch = (ai: number, a: Account, times: number[]) => {
     if (!a.queue.length) return false
@@ -199,7 +198,7 @@ async function runPhase(p: Extract<ToClient, { type: 'run' }>): Promise<PhaseRes
       }
       if (p.mode === 'closed') {
         if (at < end && !a.broken) dispatch(ai, a, Array(batch).fill(at))
-      } else if (a.pending.length) dispatch(ai, a, a.pending.splice(0, batch))
+      } else if (a.pending.length) dispatch(ai, a, Array(batch).fill(a.pending.shift()!))
       if (outstanding === 0 && !scheduling) finish()
     }
     if (p.transport === 'http') postHttp(body, reply, bodies.length)
@@ -212,7 +211,7 @@ async function runPhase(p: Extract<ToClient, { type: 'run' }>): Promise<PhaseRes
     scheduling = false
     if (outstanding === 0) finish()
   } else {
-    const interval = 1000 / p.rate!
+    const interval = (1000 * batch) / p.rate!
     let k = 0
     while (live.length) {
       const t = performance.now()
@@ -221,10 +220,10 @@ async function runPhase(p: Extract<ToClient, { type: 'run' }>): Promise<PhaseRes
         const ai = k % live.length
         const a = live[ai]!
         k++
-        scheduled++
+        scheduled += batch
         if (a.broken) continue
         if (a.busy) a.pending.push(when)
-        else if (!dispatch(ai, a, [when])) errors.unsigned = (errors.unsigned ?? 0) + 1
+        else if (!dispatch(ai, a, Array(batch).fill(when))) errors.unsigned = (errors.unsigned ?? 0) + 1
       }
       if (start + k * interval >= end) break
       await new Promise((r) => setTimeout(r, Math.max(0, start + k * interval - performance.now())))
