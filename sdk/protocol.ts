@@ -355,8 +355,13 @@ export class Reader {
 }
 
 /** Splits a 65-byte hex signature (r ‖ s ‖ v, as viem returns it) into the v ‖ r ‖ s wire order. */
+/** A 65-byte signature as 0x-hex (r ‖ s ‖ v), as viem's signTypedData returns it. */
+export const SIGNATURE_HEX = /^0x[0-9a-fA-F]{130}$/
+
 export function signatureToWire(signature: Hex): Uint8Array {
-  const b = hexToBytes(signature)
+  // On the request path: Buffer's hex decoding, for input the pattern has checked, is several
+  // times faster than viem's hexToBytes (test/signature-wire checks it against viem).
+  const b = SIGNATURE_HEX.test(signature) ? Buffer.from(signature.slice(2), 'hex') : hexToBytes(signature)
   if (b.length !== 65) throw new Error(`signature must be 65 bytes, got ${b.length}`)
   let v = b[64]!
   if (v < 27) v += 27

@@ -94,8 +94,11 @@ export function sequencerApi(seq: Sequencer, info: () => Record<string, unknown>
     const { signer, batch, result, resting } = await submit(tx, signature, ctx)
     const base = { status: 'accepted', signer, batch }
     switch (kind) {
-      case 'Order':
-        return jsonify({ ...base, orderId: result.orderId, filledSize: result.filledSize, remaining: resting, fills: result.fills })
+      case 'Order': // the most frequent reply, built directly (jsonify's generic walk showed in profiles)
+        return {
+          ...base, orderId: result.orderId.toString(), filledSize: result.filledSize.toString(), remaining: resting?.toString(),
+          fills: result.fills.length ? jsonify(result.fills) : [],
+        }
       case 'Replace':
         return jsonify({ ...base, replacedOrderId: tx.kind === 'Replace' ? tx.message.orderId : undefined, orderId: result.orderId, filledSize: result.filledSize, remaining: resting, fills: result.fills })
       case 'CancelAll':

@@ -9,7 +9,7 @@ import { ecrecover } from '../executor/vm/ecrecover.js'
 import type { TxDigester } from './digest.js'
 import {
   ALL_MARKETS, ASSETS, AdminAction, MARKET_CONFIG_LEN, MarketKind, OrderType, ResultCode, TimeInForce, decodeMarketConfig,
-  eip712Types, genesisKeys, marketConfigError, signatureToWire, resultCodeName,
+  eip712Types, genesisKeys, marketConfigError, signatureToWire, resultCodeName, SIGNATURE_HEX,
   type GenesisConfig, type MarketConfig, type TxKind, type TxMessage,
 } from '../sdk/protocol.js'
 
@@ -102,7 +102,7 @@ export function parseSignedParams(kind: TxKind, params: unknown): { tx: TxMessag
   const p = object(Array.isArray(params) && params.length === 1 ? params[0] : params, 'params')
   onlyKeys(p, ['message', 'signature'], 'params')
   const signature = p.signature
-  if (typeof signature !== 'string' || !isHex(signature) || hexToBytes(signature).length !== 65)
+  if (typeof signature !== 'string' || !SIGNATURE_HEX.test(signature))
     throw invalid('signature must be a 65-byte hex string (as returned by viem signTypedData)', { param: 'signature' })
   return { tx: parseMessage(kind, p.message), signature: signature as Hex }
 }

@@ -9,7 +9,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { type Address, type Hex, bytesToHex, getAddress, hexToBytes } from 'viem'
+import { type Address, type Hex, bytesToHex, getAddress } from 'viem'
 import {
   BATCH_FORMAT_RAW,
   BATCH_HEADER_LEN,
@@ -82,6 +82,8 @@ export interface EngineStats {
   markets: number
 }
 
+/** A 20-byte address as 0x-hex, either case. */
+const ADDRESS_HEX = /^0x[0-9a-fA-F]{40}$/
 const u64 = (v: bigint) => BigInt.asUintN(64, v)
 
 /** Module roots by keccak256 of the wasm bytes: lowering the module once per process is enough. */
@@ -371,11 +373,10 @@ export class NativeEngine implements Engine {
     }
   }
 
+  /** The engine's (hi u64, mid u64, lo u32) words of an address; parsed from the hex (every order's nonce check calls it). */
   private static splitAddress(account: Address): [bigint, bigint, number] {
-    const b = hexToBytes(account)
-    if (b.length !== 20) throw new Error(`not an address: ${account}`)
-    const dv = new DataView(b.buffer, b.byteOffset, 20)
-    return [dv.getBigUint64(0), dv.getBigUint64(8), dv.getUint32(16)]
+    if (!ADDRESS_HEX.test(account)) throw new Error(`not an address: ${account}`)
+    return [BigInt(`0x${account.slice(2, 18)}`), BigInt(`0x${account.slice(18, 34)}`), parseInt(account.slice(34, 42), 16)]
   }
 
   nonce(account: Address): bigint {
