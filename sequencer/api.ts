@@ -19,7 +19,16 @@ export function jsonify(v: unknown): unknown {
   if (typeof v === 'bigint') return v.toString()
   if (v instanceof Uint8Array) return bytesToHex(v)
   if (Array.isArray(v)) return v.map(jsonify)
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined).map(([k, x]) => [k, jsonify(x)]))
+  if (v && typeof v === 'object') {
+    // A plain loop over own keys: every reply goes through here, and entries/filter/map/
+    // fromEntries allocated four arrays per object (2.8% of the request thread in a profile).
+    const out: Record<string, unknown> = {}
+    for (const k of Object.keys(v)) {
+      const x = (v as Record<string, unknown>)[k]
+      if (x !== undefined) out[k] = jsonify(x)
+    }
+    return out
+  }
   return v
 }
 
@@ -94,11 +103,8 @@ export function sequencerApi(seq: Sequencer, info: () => Record<string, unknown>
     const { signer, batch, result, resting } = await submit(tx, signature, ctx)
     const base = { status: 'accepted', signer, batch }
     switch (kind) {
-      case 'Order': // the most frequent reply, built directly (jsonify's generic walk showed in profiles)
-        return {
-          ...base, orderId: result.orderId.toString(), filledSize: result.filledSize.toString(), remaining: resting?.toString(),
-          fills: result.fills.length ? jsonify(result.fills) : [],
-        }
+      case 'Order':
+        return jsonify({ ...base, orderId: result.orderId, filledSize: result.filledSize, remaining: resting, fills: result.fills })
       case 'Replace':
         return jsonify({ ...base, replacedOrderId: tx.kind === 'Replace' ? tx.message.orderId : undefined, orderId: result.orderId, filledSize: result.filledSize, remaining: resting, fills: result.fills })
       case 'CancelAll':

@@ -10,13 +10,11 @@ import { expect } from 'chai'
 import path from 'node:path'
 import { readFileSync } from 'node:fs'
 import { bytesToHex } from 'viem'
-import { privateKeyToAccount } from 'viem/accounts'
 import { freePort } from '../contracts/anvil.js'
 import { Verifier } from '../executor/verifier.js'
 import { Journal } from '../sequencer/journal.js'
 import { VeridexClient } from '../sdk/client.js'
-import { BTC_PERP } from '../cli/config.js'
-import { NodeProcess, OrderLoad, ORACLE_PRICE, PrivateRedis, journalAccumulators, readL1, setupL1, type L1Setup } from './helpers/cluster.js'
+import { NodeProcess, OrderLoad, PrivateRedis, journalAccumulators, readL1, setupL1, type L1Setup } from './helpers/cluster.js'
 import { tempDir, until } from './helpers/devnet.js'
 import { rng } from './helpers/rng.js'
 
@@ -36,11 +34,7 @@ describe('crash: kill -9 the node under load', function () {
     dataDir = tempDir('crash')
     node = new NodeProcess({ setup, redisUrl: redis.url, dataDir, port: await freePort(), batchAgeMs: 200, logFile: path.join(dataDir, 'node.log') })
     await node.start()
-    const client = new VeridexClient(node.url)
-    await client.submitOraclePrice(privateKeyToAccount(setup.keys.oracle), { market: BTC_PERP.id, price: ORACLE_PRICE, timestamp: BigInt(Math.floor(Date.now() / 1000)) })
-    // the deposits must be in before orders can pass the margin check
-    for (const t of setup.keys.traders)
-      await until('deposit on L2', async () => ((await client.account(privateKeyToAccount(t).address)).balances['0'] !== undefined ? true : undefined))
+    await node.primeForOrders()
   })
   after(async () => {
     await node?.stop('SIGKILL')

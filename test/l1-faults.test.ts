@@ -15,8 +15,7 @@ import { rollupAbi, sequencerInboxAbi } from '../contracts/out/artifacts.js'
 import { readAssertion, AssertionStatus } from '../prover/proposer.js'
 import { Journal } from '../sequencer/journal.js'
 import { VeridexClient } from '../sdk/client.js'
-import { BTC_PERP } from '../cli/config.js'
-import { NodeProcess, OrderLoad, ORACLE_PRICE, PrivateRedis, journalAccumulators, readL1, setupL1, type L1Setup } from './helpers/cluster.js'
+import { NodeProcess, OrderLoad, PrivateRedis, journalAccumulators, readL1, setupL1, type L1Setup } from './helpers/cluster.js'
 import { L1FaultProxy, NO_FAULTS } from './helpers/l1FaultProxy.js'
 import { tempDir, until } from './helpers/devnet.js'
 
@@ -39,10 +38,7 @@ describe('L1 faults and reorgs', function () {
     dataDir = tempDir('l1-faults')
     node = new NodeProcess({ setup, redisUrl: redis.url, dataDir, port: await freePort(), rpcUrl: proxy.url, withProposer: true, batchAgeMs: 300, logFile: path.join(dataDir, 'node.log') })
     await node.start()
-    client = new VeridexClient(node.url)
-    await client.submitOraclePrice(privateKeyToAccount(setup.keys.oracle), { market: BTC_PERP.id, price: ORACLE_PRICE, timestamp: BigInt(Math.floor(Date.now() / 1000)) })
-    for (const t of setup.keys.traders)
-      await until('deposit on L2', async () => ((await client.account(address(t))).balances['0'] !== undefined ? true : undefined))
+    client = await node.primeForOrders()
   })
   after(async () => {
     await node?.stop('SIGKILL')

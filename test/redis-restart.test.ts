@@ -8,12 +8,10 @@ import { expect } from 'chai'
 import path from 'node:path'
 import { readFileSync } from 'node:fs'
 import { bytesToHex } from 'viem'
-import { privateKeyToAccount } from 'viem/accounts'
 import { freePort } from '../contracts/anvil.js'
 import { Journal } from '../sequencer/journal.js'
 import { VeridexClient } from '../sdk/client.js'
-import { BTC_PERP } from '../cli/config.js'
-import { NodeProcess, OrderLoad, ORACLE_PRICE, PrivateRedis, ackProblems, journalAccumulators, readL1, setupL1, type L1Setup } from './helpers/cluster.js'
+import { NodeProcess, OrderLoad, PrivateRedis, ackProblems, journalAccumulators, readL1, setupL1, type L1Setup } from './helpers/cluster.js'
 import { tempDir, until } from './helpers/devnet.js'
 
 const RESTARTS = 3
@@ -32,10 +30,7 @@ describe('Redis restarted mid-run', function () {
     dataDir = tempDir('redis-restart')
     node = new NodeProcess({ setup, redisUrl: redis.url, dataDir, port: await freePort(), withProposer: true, batchAgeMs: 300, logFile: path.join(dataDir, 'node.log') })
     await node.start()
-    const client = new VeridexClient(node.url)
-    await client.submitOraclePrice(privateKeyToAccount(setup.keys.oracle), { market: BTC_PERP.id, price: ORACLE_PRICE, timestamp: BigInt(Math.floor(Date.now() / 1000)) })
-    for (const t of setup.keys.traders)
-      await until('deposit on L2', async () => ((await client.account(privateKeyToAccount(t).address)).balances['0'] !== undefined ? true : undefined))
+    await node.primeForOrders()
   })
   after(async () => {
     await node?.stop('SIGKILL')

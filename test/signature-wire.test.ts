@@ -26,6 +26,11 @@ describe('signature hex on the request path (Buffer decoding) agrees with viem',
     }
   })
 
+  it('signatureToWire refuses what is not exactly 130 hex digits (viem used to pad 129)', () => {
+    for (const bad of [`0x${'ab'.repeat(64)}a`, `0x${'ab'.repeat(65)}0`, `0x${'zz'.repeat(65)}`, 'ab'.repeat(65)])
+      expect(() => signatureToWire(bad as Hex), bad).to.throw('signature must be 65 bytes of 0x-hex')
+  })
+
   it('vdx_send* params: a signature of 129 or 131 hex digits, non-hex, 0X or no prefix is refused with the fix', () => {
     const good = `0x${'ab'.repeat(65)}`
     const message = { orderId: '1', nonce: '0' }

@@ -22,7 +22,7 @@ import { VeridexClient, VeridexRpcError } from '../../sdk/client.js'
 import { FastSigner } from '../../bench/signer.js'
 import { TimeInForce, encodeItem, type GenesisConfig, type TxMessage } from '../../sdk/protocol.js'
 import type { Journal } from '../../sequencer/journal.js'
-import { tempDir } from './devnet.js'
+import { tempDir, until } from './devnet.js'
 import { rng } from './rng.js'
 
 const L1_CHAIN_ID = 31337
@@ -177,6 +177,19 @@ export class NodeProcess {
 
   close() {
     this.log.end()
+  }
+
+  /**
+   * Makes the started node ready for OrderLoad: an oracle price, and every trader's deposit
+   * credited on L2 (an order passes the margin check only with both).
+   */
+  async primeForOrders(): Promise<VeridexClient> {
+    const s = this.o.setup
+    const client = new VeridexClient(this.url)
+    await client.submitOraclePrice(privateKeyToAccount(s.keys.oracle), { market: BTC_PERP.id, price: ORACLE_PRICE, timestamp: BigInt(Math.floor(Date.now() / 1000)) })
+    for (const t of s.keys.traders)
+      await until('deposit on L2', async () => ((await client.account(privateKeyToAccount(t).address)).balances['0'] !== undefined ? true : undefined))
+    return client
   }
 }
 
