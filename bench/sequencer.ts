@@ -9,7 +9,7 @@
  * sequencer's) → an in-process breakdown of where one order's time goes.
  */
 import { type ChildProcess, fork } from 'node:child_process'
-import { rmSync } from 'node:fs'
+import { readFileSync, rmSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { monitorEventLoopDelay, performance as perf } from 'node:perf_hooks'
@@ -80,6 +80,19 @@ interface Merged {
   verifierMs: number
   closeMs: number
   closes: number
+  /** Share of wall time the node's main thread ran on a core, and waited runnable for one (Linux schedstat; NaN elsewhere). */
+  mainOnCpu: number
+  mainRunWait: number
+}
+
+/** The main thread's [time on a core, time runnable waiting for one] so far, ns (Linux). */
+function mainSchedstat(): [number, number] {
+  try {
+    const [run, wait] = readFileSync(`/proc/${process.pid}/task/${process.pid}/schedstat`, 'utf8').trim().split(' ').map(Number)
+    return [run!, wait!]
+  } catch {
+    return [Number.NaN, Number.NaN]
+  }
 }
 
 /** Counts signed items (everything but DELAYED) in a batch's data (format byte ‖ items). */
@@ -195,9 +208,11 @@ async function runLoad(ctx: BenchContext, dev: Devnet, C: { clients: number; acc
     const cpu0 = process.cpuUsage()
     const p0 = { ...probe }
     const v0 = verifierMsNow()
+    const sched0 = mainSchedstat()
     loop.enable()
     const results = await Promise.all(clients.map((lc) => lc.request<PhaseResult>({ type: 'run', mode, transport, durationMs, rate: rate && rate / clients.length, startAt, batch })))
     loop.disable()
+    const sched1 = mainSchedstat()
     const cpu = process.cpuUsage(cpu0)
     const elu = perf.eventLoopUtilization(elu0)
     const errors: Record<string, number> = {}
@@ -217,10 +232,12 @@ async function runLoad(ctx: BenchContext, dev: Devnet, C: { clients: number; acc
       verifierMs: verifierMsNow() - v0,
       closeMs: probe.closeMs - p0.closeMs,
       closes: probe.closes - p0.closes,
+      mainOnCpu: (sched1[0] - sched0[0]) / 1e6 / durationMs,
+      mainRunWait: (sched1[1] - sched0[1]) / 1e6 / durationMs,
     }
     phases.push(m)
     const errText = Object.keys(errors).length ? `; REJECTED ${JSON.stringify(errors)}` : ''
-    ctx.progress(`${mode}-loop ${transport}${batch > 1 ? ` (JSON-RPC batches of ${batch})` : ''}${rate ? ` at ${Math.round(rate)}/s offered` : ''}: ${Math.round(m.rate)} accepted/s over ${(durationMs / 1000).toFixed(0)} s, p50 ${quantile(m.latencies, 0.5).toFixed(1)} ms, p99 ${quantile(m.latencies, 0.99).toFixed(1)} ms; sequencer process ${(m.serverCpuMs / durationMs).toFixed(2)} cores, main-thread busy ${(100 * m.serverElu).toFixed(0)}%, clients ${(m.clientCpuMs / durationMs).toFixed(2)} cores; event loop stalls p99 ${m.loopP99Ms.toFixed(1)} ms, max ${m.loopMaxMs.toFixed(0)} ms; verifier thread busy ${(100 * m.verifierMs / durationMs).toFixed(0)}% of the time, ${m.closes} closeBatch ${m.closes ? (m.closeMs / m.closes).toFixed(1) : 0} ms each${errText}`)
+    ctx.progress(`${mode}-loop ${transport}${batch > 1 ? ` (JSON-RPC batches of ${batch})` : ''}${rate ? ` at ${Math.round(rate)}/s offered` : ''}: ${Math.round(m.rate)} accepted/s over ${(durationMs / 1000).toFixed(0)} s, p50 ${quantile(m.latencies, 0.5).toFixed(1)} ms, p99 ${quantile(m.latencies, 0.99).toFixed(1)} ms; sequencer process ${(m.serverCpuMs / durationMs).toFixed(2)} cores, main-thread busy ${(100 * m.serverElu).toFixed(0)}% (on a core ${(100 * m.mainOnCpu).toFixed(0)}%, waiting for one ${(100 * m.mainRunWait).toFixed(0)}%), clients ${(m.clientCpuMs / durationMs).toFixed(2)} cores; event loop stalls p99 ${m.loopP99Ms.toFixed(1)} ms, max ${m.loopMaxMs.toFixed(0)} ms; verifier thread busy ${(100 * m.verifierMs / durationMs).toFixed(0)}% of the time, ${m.closes} closeBatch ${m.closes ? (m.closeMs / m.closes).toFixed(1) : 0} ms each${errText}`)
     return m
   }
 
@@ -236,6 +253,8 @@ async function runLoad(ctx: BenchContext, dev: Devnet, C: { clients: number; acc
   ctx.figure({ key: 'sequencer_p99_ms_at_max_load', value: quantile(sustained.latencies, 0.99), unit: 'ms', note: `closed loop with ${accountsTotal} clients in flight` })
   ctx.figure({ key: 'sequencer_process_cpu_cores_at_max_load', value: sustained.serverCpuMs / C.sustainMs, unit: 'cores', note: 'CPU of the node process (sequencer, RPC, poster, verifier, proposer), not anvil/Redis/clients' })
   ctx.figure({ key: 'sequencer_main_thread_busy_at_max_load', value: sustained.serverElu, unit: 'fraction', note: 'event-loop utilization of the node main thread' })
+  if (Number.isFinite(sustained.mainRunWait))
+    ctx.figure({ key: 'sequencer_main_thread_runqueue_wait_at_max_load', value: sustained.mainRunWait, unit: 'fraction', note: 'share of wall time the node main thread was runnable but waited for a core (Linux schedstat): CPU contention, not work' })
   ctx.figure({ key: 'sequencer_verifier_share_at_max_load', value: sustained.verifierMs / C.sustainMs, unit: 'fraction of wall time', note: 'the node\'s own verifier re-executing posted batches (VM, engine, roots), on its own thread' })
   ctx.figure({ key: 'sequencer_close_batch_ms', value: sustained.closes ? sustained.closeMs / sustained.closes : 0, unit: 'ms/batch', note: 'closing a batch on the event loop: end_batch and a copy of the state (its roots and journal row follow on threads)' })
 
@@ -255,7 +274,8 @@ async function runLoad(ctx: BenchContext, dev: Devnet, C: { clients: number; acc
       if (t % 50 === 49) ctx.progress(`waiting for the node's verifier: batch ${nodeVerifier.head()?.index ?? -1} of ${last?.index ?? -1}`)
       await sleep(100)
     }
-    ctx.progress(`every batch posted and derived by the node's verifier (${((now() - t0) / 1000).toFixed(1)} s after the last phase)`)
+    const { batches, knownRecoveryBatches } = nodeVerifier.stats
+    ctx.progress(`every batch posted and derived by the node's verifier (${((now() - t0) / 1000).toFixed(1)} s after the last phase; ${knownRecoveryBatches} of its ${batches} batches ran on the sequencer's recoveries)`)
   }
 
   // 4. Open-loop latency at fractions of the maximum, each from a settled node.

@@ -18,7 +18,7 @@ import { lyingFrom, type MoveReport } from '../prover/dispute/player.js'
 import { TraceQueue, TraceWorker } from '../prover/dispute/traceQueue.js'
 import { engineWasmPath } from '../executor/engine/host.js'
 import { loadEngineProgramFile } from '../executor/vm/engine.js'
-import { Sequencer } from '../sequencer/sequencer.js'
+import { type BatchRecoveries, Sequencer } from '../sequencer/sequencer.js'
 import { BatchPoster } from '../sequencer/poster.js'
 import { ReconcileFatalError, Reconciler, reconciliations } from '../sequencer/reconcile.js'
 import { PostReconciler } from '../sequencer/postReconciler.js'
@@ -165,6 +165,8 @@ export async function startNode(o: NodeOptions): Promise<NodeHandle> {
     server.publish('batches', jsonify({ event: 'closed', ...b }))
     void poster.enqueue(b.index).catch((e: Error) => log(`poster: enqueue of batch ${b.index} failed: ${e.message}`))
   })
+  // The verifier reads these batches back from L1: it reuses the signatures the sequencer recovered.
+  sequencer.on('batchRecoveries', (r: BatchRecoveries) => verifier.addKnownRecoveries(r.index, r.known))
   sequencer.on('accepted', (a) => {
     if (a.result.fills.length) server.publish('fills', jsonify({ orderId: a.result.orderId, taker: a.signer, batch: a.batch, fills: a.result.fills }))
   })

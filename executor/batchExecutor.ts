@@ -6,7 +6,8 @@
  *
  * Signatures: with a recovery pool, a batch's signatures are recovered on worker threads (the
  * next batch's while this one runs) and land in the ecrecover memo, so the VM's and the engine's
- * host calls find them there.
+ * host calls find them there. A batch that comes with the recoveries the sequencer already made
+ * (`known`) skips that step.
  */
 import { deflateRawSync } from 'node:zlib'
 import { type Hex, bytesToHex } from 'viem'
@@ -17,9 +18,18 @@ import { Status } from './vm/machine.js'
 import type { Program } from './vm/program.js'
 import { type GlobalValue, StateRootTracker } from './vm/stateRoot.js'
 import { RecoveryPool } from '../sequencer/recoveryPool.js'
+import { type KnownRecoveries, rememberRecoveries, uncachedRecoveries } from './vm/ecrecover.js'
 import { BATCH_FORMAT_RAW, BATCH_HEADER_LEN, encodeGenesis, itemLength, type GenesisConfig } from '../sdk/protocol.js'
 
-export interface BatchInput { index: number; message: Uint8Array }
+export interface BatchInput {
+  index: number
+  message: Uint8Array
+  /**
+   * Recoveries of this batch's signatures already made in this process (the sequencer's, see
+   * Verifier.addKnownRecoveries): recorded in the memo instead of recovering them again.
+   */
+  known?: KnownRecoveries
+}
 
 export interface ExecutedBatch {
   index: number
@@ -33,6 +43,11 @@ export interface ExecutedBatch {
   before: { memory: Uint8Array; globals: GlobalValue[] }
   /** Time spent on this batch (VM, engine, roots, snapshot), ms. */
   ms: number
+  /**
+   * Signatures the VM's and the engine's host calls had to recover themselves (memo misses):
+   * 0 when the recovery pool or the sequencer's known recoveries answered every one.
+   */
+  hostRecoveries: number
 }
 
 export interface ExecuteResult {
@@ -101,13 +116,19 @@ export class BatchExecutor {
    */
   async execute(batches: BatchInput[]): Promise<ExecuteResult> {
     const done: ExecutedBatch[] = []
-    const recover = (i: number) => (this.pool && batches[i] ? this.pool.recoverMany(batchItems(batches[i]!.message), { addresses: false }) : Promise.resolve([]))
+    const recover = (i: number) => {
+      const b = batches[i]
+      return this.pool && b && !b.known ? this.pool.recoverMany(batchItems(b.message), { addresses: false }) : Promise.resolve([])
+    }
     let next = recover(0)
     for (let i = 0; i < batches.length; i++) {
       await next
       next = recover(i + 1)
+      const b = batches[i]!
+      // Recorded just before the run, so a long batch's entries cannot push out the previous one's.
+      if (b.known) rememberRecoveries(b.known)
       try {
-        done.push(this.run(batches[i]!))
+        done.push(this.run(b))
       } catch (e) {
         await next.catch(() => {})
         return { done, error: (e as Error).message }
@@ -118,6 +139,7 @@ export class BatchExecutor {
 
   private run(b: BatchInput): ExecutedBatch {
     const t0 = performance.now()
+    const recovered0 = uncachedRecoveries()
     const before = { memory: deflateRawSync(new Uint8Array(this.engine.memory.buffer), { level: 1 }), globals: this.engine.globals() }
     const vm = this.startVm(b.index, b.message)
     const { withdrawals } = this.engine.runBatch(b.message)
@@ -133,6 +155,7 @@ export class BatchExecutor {
       withdrawals,
       before,
       ms: performance.now() - t0,
+      hostRecoveries: uncachedRecoveries() - recovered0,
     }
   }
 

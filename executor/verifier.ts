@@ -23,6 +23,7 @@ import { BatchExecutor, type BatchInput, type ExecuteResult } from './batchExecu
 import { ExecutorThread } from './executorThread.js'
 import { BACKGROUND_NICE } from './tsWorker.js'
 import type { GlobalValue } from './vm/stateRoot.js'
+import type { KnownRecoveries } from './vm/ecrecover.js'
 import type { TraceTask } from '../prover/dispute/traceTask.js'
 import type { L1Public } from '../contracts/l1.js'
 import type { GenesisConfig } from '../sdk/protocol.js'
@@ -66,11 +67,19 @@ export interface VerifierOptions {
   background?: boolean
 }
 
+/** Batches whose known recoveries (addKnownRecoveries) are kept at most. */
+const MAX_KNOWN_BATCHES = 256
+
 /** The engine state before one batch, kept for dispute traces. */
 interface KeptState { memory: Uint8Array; globals: GlobalValue[]; message: Uint8Array }
 
 /** Time the executor spent running batches, wherever it runs. */
-export interface VerifierStats { batches: number; executeMs: number }
+export interface VerifierStats {
+  batches: number
+  executeMs: number
+  /** Batches run with the recoveries a sequencer in this process handed over (addKnownRecoveries). */
+  knownRecoveryBatches: number
+}
 
 /** Events: 'batch' (VerifiedBatch). */
 export class Verifier extends EventEmitter {
@@ -84,7 +93,9 @@ export class Verifier extends EventEmitter {
   private latest?: VerifiedBatch
   /** The genesis roots (inbox position 0). */
   readonly genesisRoots: { stateRoot: Hex; machineRoot: Hex; outboxRoot: Hex; moduleRoot: Hex }
-  readonly stats: VerifierStats = { batches: 0, executeMs: 0 }
+  readonly stats: VerifierStats = { batches: 0, executeMs: 0, knownRecoveryBatches: 0 }
+  /** Recoveries a sequencer in this process made for its batches, by batch index, until run. */
+  private readonly known = new Map<number, KnownRecoveries>()
 
   private constructor(
     private readonly opts: VerifierOptions,
@@ -117,12 +128,29 @@ export class Verifier extends EventEmitter {
     return this.executor.execute(batches)
   }
 
+  /**
+   * Hands over the signature recoveries a sequencer in the same process made for batch `index`, so
+   * this verifier does not recover them again when it reads that batch from L1. Whatever the L1
+   * batch at that index turns out to hold, the result is the same: the recoveries answer only the
+   * exact (digest, signature) pairs they were computed for (executor/vm/ecrecover.ts).
+   */
+  addKnownRecoveries(index: number, known: KnownRecoveries) {
+    if (this.latest && index <= this.latest.index) return
+    this.known.set(index, known)
+    // Bounded, for a verifier that has fallen far behind (or one that never reads these batches).
+    for (const k of this.known.keys()) {
+      if (this.known.size <= MAX_KNOWN_BATCHES) break
+      this.known.delete(k)
+    }
+  }
+
   /** Reads L1 once and executes every new batch. Returns the batches verified. */
   async sync(): Promise<VerifiedBatch[]> {
     const { batches, delayed } = await this.reader.poll()
     for (const d of delayed) this.delayed.push(d.bytes)
     if (!batches.length && !delayed.length) return []
-    const inputs = batches.map((b) => ({ index: b.index, message: l1BatchMessage(b) }))
+    const inputs: BatchInput[] = batches.map((b) => ({ index: b.index, message: l1BatchMessage(b), known: this.known.get(b.index) }))
+    for (const b of batches) this.known.delete(b.index)
     const { done, error } = await this.run(delayed.map((d) => d.bytes), inputs)
     const out: VerifiedBatch[] = []
     const insert = this.db.prepare('INSERT INTO verified VALUES (?, ?, ?, ?, ?, ?, ?)')
@@ -146,6 +174,7 @@ export class Verifier extends EventEmitter {
       })()
       this.stats.batches++
       this.stats.executeMs += e.ms
+      if (inputs[i]!.known) this.stats.knownRecoveryBatches++
       this.latest = v
       out.push(v)
       this.log(`verifier: batch ${b.index}${b.forced ? ' (forced)' : ''} from L1 block ${b.blockNumber}: state root ${v.stateRoot}`)

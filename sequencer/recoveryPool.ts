@@ -50,6 +50,8 @@ export interface Recovered {
   digest: Uint8Array
   /** The recovered signer (checksummed; unless addresses were not asked for), undefined for an invalid signature. */
   signer?: Address
+  /** The recovered signer's 20 bytes, undefined for an invalid signature. */
+  signerBytes?: Uint8Array
 }
 
 /** Decodes, digests and recovers every item of a job; never throws for a bad item. */
@@ -167,7 +169,7 @@ export class RecoveryPool {
       const digest = a.digests.slice(32 * i, 32 * i + 32)
       const signer = status === RecoveryStatus.OK ? a.signers.slice(20 * i, 20 * i + 20) : undefined
       rememberRecovery(digest, item.subarray(item.length - 65), signer)
-      return { digest, signer: a.addresses[i] ?? undefined }
+      return { digest, signer: a.addresses[i] ?? undefined, signerBytes: signer }
     })
   }
 

@@ -22,6 +22,7 @@ import { Journal, type BatchRow } from './journal.js'
 import { INVALID_PARAMS, engineError, precheck, recoverSigner } from './validate.js'
 import { TxDigester } from './digest.js'
 import { RecoveryPool, type Recovered } from './recoveryPool.js'
+import { type KnownRecoveries, RecoveryLog } from '../executor/vm/ecrecover.js'
 import { RootThread } from './rootThread.js'
 import { JournalWriter, type JournalWrite } from './journalWriter.js'
 import { SnapshotRoots, snapshotState, type StateRoots, type StateSnapshot } from './stateSnapshot.js'
@@ -71,7 +72,7 @@ interface Arrival {
   item: Uint8Array
   /** The caller's admission hook (rate limits), run when the arrival's turn comes. */
   hook?: (signer: Address | undefined) => void
-  recovered?: { signer?: Address } | { error: Error }
+  recovered?: Recovered | { error: Error }
   resolve: (a: Accepted) => void
   reject: (e: Error) => void
 }
@@ -84,6 +85,15 @@ export interface Accepted {
   resting?: bigint
 }
 
+/**
+ * The signature recoveries behind a batch's items, as the recovery pool computed them: a verifier
+ * in the same process records them in its memo instead of recovering every signature again.
+ */
+export interface BatchRecoveries {
+  index: number
+  known: KnownRecoveries
+}
+
 export interface ClosedBatch {
   index: number
   stateRoot: Hex
@@ -94,7 +104,10 @@ export interface ClosedBatch {
   withdrawals: WithdrawalRecord[]
 }
 
-/** Events: 'accepted' (Accepted & {tx}), 'liquidated' ({ account, batch }), 'batchClosed' (ClosedBatch). */
+/**
+ * Events: 'accepted' (Accepted & {tx}), 'liquidated' ({ account, batch }), 'batchClosed'
+ * (ClosedBatch), and 'batchRecoveries' (BatchRecoveries) when a batch is ended, before its roots.
+ */
 export class Sequencer extends EventEmitter {
   /** The engine's markets (genesis and ADMIN additions), rebuilt after every ADMIN item. */
   private marketCache?: Map<number, MarketConfig>
@@ -127,6 +140,8 @@ export class Sequencer extends EventEmitter {
   private direct = false
   private nextIndex?: number
   private closed = false
+  /** The recovery-pool answers of the open batch's items, handed on at its close ('batchRecoveries'). */
+  private recoveries = new RecoveryLog()
 
   private constructor(
     readonly journal: Journal,
@@ -217,6 +232,7 @@ export class Sequencer extends EventEmitter {
     this.nextIndex = undefined
     this.marketCache = undefined
     this.lastTimestamp = 0n
+    this.recoveries = new RecoveryLog()
     this.replay()
   }
 
@@ -430,7 +446,7 @@ export class Sequencer extends EventEmitter {
       this.arrivals.push(arrival)
       this.pool!.recover(arrival.item).then(
         (r: Recovered | undefined) => {
-          arrival.recovered = { signer: r?.signer }
+          arrival.recovered = r ?? { digest: new Uint8Array(0) }
           this.admitArrivals()
         },
         (e: Error) => {
@@ -447,7 +463,7 @@ export class Sequencer extends EventEmitter {
       const a = this.arrivals.shift()!
       const r = a.recovered!
       if ('error' in r) a.reject(r.error)
-      else this.admit(a.tx, a.signature, a.item, r.signer, a.hook).then(a.resolve, a.reject)
+      else this.admit(a.tx, a.signature, a.item, r.signer, a.hook, r).then(a.resolve, a.reject)
     }
   }
 
@@ -455,7 +471,7 @@ export class Sequencer extends EventEmitter {
    * Checks and executes a transaction whose signer is known (synchronously, up to the wait for
    * the group commit), then resolves once it is durable.
    */
-  private async admit(tx: TxMessage, signature: Hex, item: Uint8Array, signer: Address | undefined, hook?: (signer: Address | undefined) => void): Promise<Accepted> {
+  private async admit(tx: TxMessage, signature: Hex, item: Uint8Array, signer: Address | undefined, hook?: (signer: Address | undefined) => void, recovered?: Recovered): Promise<Accepted> {
     hook?.(signer)
     if (!signer) throw engineError(ResultCode.BAD_SIGNATURE)
     if (tx.kind !== 'OraclePrice') {
@@ -464,7 +480,7 @@ export class Sequencer extends EventEmitter {
         throw engineError(ResultCode.BAD_NONCE, { signer, expected: expected.toString(), got: tx.message.nonce.toString() })
     }
     precheck(tx, this.markets, this.genesis, signer, (id) => this.engine.order(id))
-    const { result, batch } = this.place(item, false)
+    const { result, batch } = this.place(item, false, recovered)
     if (result.code !== ResultCode.OK) throw engineError(result.code, { signer })
     // Read now: later items of the same commit group may trade against this order.
     const resting = tx.kind === 'Order' || tx.kind === 'Replace' ? (this.engine.order(result.orderId)?.remaining ?? 0n) : undefined
@@ -510,14 +526,16 @@ export class Sequencer extends EventEmitter {
    * this thread, as a reconcile inside its transaction needs; else by closeBatchSoon, off the
    * request path), and a batch is opened if none holds items.
    */
-  private place(item: Uint8Array, sync: boolean): { result: ItemResult; batch: number } {
+  private place(item: Uint8Array, sync: boolean, recovered?: Recovered): { result: ItemResult; batch: number } {
     if (this.open && this.open.bytes + item.length > this.maxBytes) {
       if (sync) this.closeBatch()
       else this.closeBatchSoon()
     }
     if (!this.open || this.open.items === 0) this.openNewBatch()
     const batch = this.open!.index
-    return { result: this.append(item), batch }
+    const result = this.append(item)
+    if (recovered?.signerBytes && result.code === ResultCode.OK) this.recoveries.push(recovered.digest, item.subarray(item.length - 65), recovered.signerBytes)
+    return { result, batch }
   }
 
   /** Resolves once everything executed so far is committed (the next group commit). */
@@ -542,6 +560,7 @@ export class Sequencer extends EventEmitter {
     if (!open || open.items === 0) return undefined
     this.flush(true) // the batch's items are durable before the batch is closed
     const { data, withdrawals } = this.engine.endBatch()
+    this.handOnRecoveries(open.index)
     const roots = this.tracker.compute(BigInt(open.index + 1))
     this.open = undefined
     this.nextIndex = open.index + 1
@@ -561,6 +580,7 @@ export class Sequencer extends EventEmitter {
     if (!open || open.items === 0) return
     this.flush()
     const { data, withdrawals } = this.engine.endBatch()
+    this.handOnRecoveries(open.index)
     const c: Closing = { index: open.index, items: open.items, data, withdrawals, snapshot: snapshotState(this.engine) }
     this.open = undefined
     this.nextIndex = open.index + 1
@@ -576,6 +596,12 @@ export class Sequencer extends EventEmitter {
         this.finishClosing(true)
       },
     )
+  }
+
+  private handOnRecoveries(index: number) {
+    if (this.recoveries.size === 0) return
+    const known = this.recoveries.take()
+    this.emit('batchRecoveries', { index, known } satisfies BatchRecoveries)
   }
 
   /** Records the waiting batches whose roots are known, in order; `now` computes missing ones here. */

@@ -6,11 +6,14 @@
  */
 import { expect } from 'chai'
 import path from 'node:path'
-import { hexToBytes } from 'viem'
+import { bytesToHex, hexToBytes, recoverAddress } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { Sequencer } from '../sequencer/sequencer.js'
+import { type BatchRecoveries, Sequencer } from '../sequencer/sequencer.js'
+import { ExecutorThread } from '../executor/executorThread.js'
+import type { BatchInput } from '../executor/batchExecutor.js'
+import { type KnownRecoveries, ecrecoverUncached } from '../executor/vm/ecrecover.js'
 import { BTC_PERP, DEFAULT_L2_CHAIN_ID, devnetGenesis } from '../cli/config.js'
-import { ASSET_COLLATERAL, DELAYED_DEPOSIT, ResultCode, encodeDelayedMessage, encodeDepositPayload, type TxMessage } from '../sdk/protocol.js'
+import { ASSET_COLLATERAL, DELAYED_DEPOSIT, ITEM_DELAYED, ResultCode, batchMessage, encodeDelayedMessage, encodeDepositPayload, type TxMessage } from '../sdk/protocol.js'
 import { FastSigner } from '../bench/signer.js'
 import { benchKey } from '../bench/lib.js'
 import { engineErrorCode } from '../sequencer/validate.js'
@@ -136,5 +139,75 @@ describe('sequencer on threads (recovery pool, root thread, journal thread) equa
     expect(journalView(threaded)).to.deep.equal(journalView(plain))
     plain.close()
     threaded.close()
+  })
+
+  it('hands each batch\'s signature recoveries on at its close: a verifier given them recovers nothing itself and reaches the same roots', async () => {
+    const txs = workload()
+    const seq = await open(path.join(dir, 'handed.sqlite'), true)
+    const handed = new Map<number, KnownRecoveries>()
+    seq.on('batchRecoveries', (r: BatchRecoveries) => handed.set(r.index, r.known))
+    await run(seq, txs)
+    seq.closeBatch()
+    const batches = seq.journal.batches()
+    const delayed = seq.journal.delayedMessages()
+    const signedItems = new Map(batches.map((b) => [b.index, seq.journal.items(b.index).filter((x) => x.item[0] !== ITEM_DELAYED).length]))
+    seq.close()
+    expect(batches.length).to.be.greaterThan(3)
+
+    // Each batch's recoveries are its signed items' (DELAYED items are not signed), each one what
+    // libsecp256k1 and viem recover, and each a key the workload signed with.
+    const allowed = new Set([...keys, oracleKey].map((k) => privateKeyToAccount(k).address.toLowerCase()))
+    let entries = 0
+    for (const b of batches) {
+      const known = handed.get(b.index)
+      expect(known, `recoveries of batch ${b.index}`).to.not.equal(undefined)
+      expect(known!.count, `batch ${b.index}: one recovery per signed item`).to.equal(signedItems.get(b.index))
+      for (let i = 0; i < known!.count; i++) {
+        const digest = known!.digests.subarray(32 * i, 32 * i + 32)
+        const vrs = known!.signatures.subarray(65 * i, 65 * i + 65)
+        const signerHex = bytesToHex(known!.signers.subarray(20 * i, 20 * i + 20))
+        expect(known!.ok[i]).to.equal(1)
+        expect(bytesToHex(ecrecoverUncached(digest, vrs)!)).to.equal(signerHex)
+        const viemSigner = await recoverAddress({ hash: bytesToHex(digest), signature: bytesToHex(new Uint8Array([...vrs.subarray(1), vrs[0]!])) })
+        expect(viemSigner.toLowerCase()).to.equal(signerHex)
+        expect(allowed.has(signerHex)).to.equal(true)
+      }
+      entries += known!.count
+    }
+    expect(entries).to.be.greaterThan(250)
+
+    // Three verifiers' executors from genesis (each on its own thread, so with its own memo and
+    // no recovery pool): given the recoveries; given recoveries of other digests with wrong
+    // signers (what a mix-up would hand over: each digest with one byte flipped, each signer the
+    // next entry's); and given none.
+    const inputs = (known: (index: number) => KnownRecoveries | undefined): BatchInput[] =>
+      batches.map((b) => ({ index: b.index, message: batchMessage({ afterDelayedCount: b.afterDelayedCount, timestamp: b.timestamp }, b.data!), known: known(b.index) }))
+    const executors = await Promise.all([0, 1, 2].map(() => ExecutorThread.start(genesis, 0)))
+    try {
+      const [given, mismatched, none] = await Promise.all([
+        executors[0]!.execute(delayed, inputs((i) => handed.get(i))),
+        executors[1]!.execute(delayed, inputs((i) => {
+          const k = handed.get(i)!
+          const digests = k.digests.slice()
+          for (let j = 0; j < k.count; j++) digests[32 * j]! ^= 0x80
+          const signers = new Uint8Array(k.signers.length)
+          signers.set(k.signers.subarray(20), 0)
+          signers.set(k.signers.subarray(0, 20), k.signers.length - 20)
+          return { ...k, digests, signers }
+        })),
+        executors[2]!.execute(delayed, inputs(() => undefined)),
+      ])
+      for (const r of [given, mismatched, none]) {
+        expect(r.error).to.equal(undefined)
+        expect(r.done.map((d) => d.stateRoot), 'the roots the sequencer journaled').to.deep.equal(batches.map((b) => b.stateRoot))
+      }
+      expect(given.done.map((d) => d.hostRecoveries), 'nothing recovered again').to.deep.equal(batches.map(() => 0))
+      // Those answer none of the (digest, signature) pairs the engine asks about: never used.
+      const recovered = (r: typeof given) => r.done.reduce((a, d) => a + d.hostRecoveries, 0)
+      expect(recovered(mismatched)).to.be.at.least(entries)
+      expect(recovered(none)).to.be.at.least(entries)
+    } finally {
+      await Promise.all(executors.map((e) => e.close()))
+    }
   })
 })

@@ -49,6 +49,60 @@ export function rememberRecovery(digest: Uint8Array, vrs: Uint8Array, signer: Ui
 }
 
 /**
+ * Recoveries already made by ecrecoverUncached, packed for another thread: item i's 32-byte
+ * digest, 65-byte v ‖ r ‖ s signature and 20-byte signer (ok[i] = 0: the signature recovers no
+ * signer). The sequencer hands its batches' recoveries to the verifier in the same process, so the
+ * verifier does not recover every signature a second time (docs/performance.md).
+ */
+export interface KnownRecoveries {
+  count: number
+  digests: Uint8Array
+  signatures: Uint8Array
+  signers: Uint8Array
+  ok: Uint8Array
+}
+
+/**
+ * Records known recoveries in the memo. Safe whoever made them, as long as it was
+ * ecrecoverUncached: the memo is keyed by digest ‖ signature, so an entry answers only the exact
+ * question it was computed for, and an entry for some other item is simply never asked.
+ */
+export function rememberRecoveries(k: KnownRecoveries) {
+  for (let i = 0; i < k.count; i++) {
+    rememberRecovery(k.digests.subarray(32 * i, 32 * i + 32), k.signatures.subarray(65 * i, 65 * i + 65), k.ok[i] ? k.signers.subarray(20 * i, 20 * i + 20) : undefined)
+  }
+}
+
+/** Collects recoveries (in the order they are pushed) into one KnownRecoveries. */
+export class RecoveryLog {
+  private entries: { digest: Uint8Array; vrs: Uint8Array; signer?: Uint8Array }[] = []
+
+  get size(): number {
+    return this.entries.length
+  }
+
+  push(digest: Uint8Array, vrs: Uint8Array, signer: Uint8Array | undefined) {
+    this.entries.push({ digest, vrs, signer })
+  }
+
+  /** Packs and empties the log. */
+  take(): KnownRecoveries {
+    const n = this.entries.length
+    const k: KnownRecoveries = { count: n, digests: new Uint8Array(32 * n), signatures: new Uint8Array(65 * n), signers: new Uint8Array(20 * n), ok: new Uint8Array(n) }
+    this.entries.forEach((e, i) => {
+      k.digests.set(e.digest, 32 * i)
+      k.signatures.set(e.vrs, 65 * i)
+      if (e.signer) {
+        k.signers.set(e.signer, 20 * i)
+        k.ok[i] = 1
+      }
+    })
+    this.entries = []
+    return k
+  }
+}
+
+/**
  * A recovery function with its own unbounded memo, for one trace or workload: a dispute re-executes
  * the same batches from checkpoints many times, and the shared memo above (sized for the
  * sequencer's in-flight items) would evict a large batch's signatures before the next replay.
@@ -63,9 +117,17 @@ export function recoveryCache(): (digest: Uint8Array, vrs: Uint8Array) => Uint8A
   }
 }
 
+let uncached = 0
+
+/** How many recoveries this thread has computed (memo misses included), for tests. */
+export function uncachedRecoveries(): number {
+  return uncached
+}
+
 /** ecrecover without the memo: what benchmarks of raw recovery must call. */
 export function ecrecoverUncached(digest: Uint8Array, vrs: Uint8Array): Uint8Array | undefined {
   if (digest.length !== 32 || vrs.length !== 65) return undefined
+  uncached++
   const v = vrs[0]!
   if (v !== 27 && v !== 28) return undefined
   let s = 0n
