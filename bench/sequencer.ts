@@ -241,26 +241,9 @@ async function runLoad(ctx: BenchContext, dev: Devnet, C: { clients: number; acc
     return m
   }
 
-  // 3. Calibration (also warms the JIT on both sides), then the sustained maximum.
-  await prepare(40)
-  const cal = await phase('closed', 'http', C.calibrateMs)
-  const perAccountFor = (rate: number, ms: number) => (rate * (ms / 1000) * 1.5) / accountsTotal + 10
-  await prepare(perAccountFor(cal.rate, C.sustainMs))
-  const sustained = await phase('closed', 'http', C.sustainMs)
-  const max = sustained.rate
-  ctx.figure({ key: 'sequencer_orders_per_s', value: max, unit: 'orders/s', reference: 'sig_recover_per_s_one_core', note: `closed loop, ${accountsTotal} HTTP clients in ${C.clients} processes, ${(C.sustainMs / 1000).toFixed(0)} s; target >= 10,000` })
-  ctx.figure({ key: 'sequencer_to_sig_ratio', value: max / ctx.get('sig_recover_per_s_one_core')!, unit: 'x', note: 'sequencer_orders_per_s / sig_recover_per_s_one_core' })
-  ctx.figure({ key: 'sequencer_p99_ms_at_max_load', value: quantile(sustained.latencies, 0.99), unit: 'ms', note: `closed loop with ${accountsTotal} clients in flight` })
-  ctx.figure({ key: 'sequencer_process_cpu_cores_at_max_load', value: sustained.serverCpuMs / C.sustainMs, unit: 'cores', note: 'CPU of the node process (sequencer, RPC, poster, verifier, proposer), not anvil/Redis/clients' })
-  ctx.figure({ key: 'sequencer_main_thread_busy_at_max_load', value: sustained.serverElu, unit: 'fraction', note: 'event-loop utilization of the node main thread' })
-  if (Number.isFinite(sustained.mainRunWait))
-    ctx.figure({ key: 'sequencer_main_thread_runqueue_wait_at_max_load', value: sustained.mainRunWait, unit: 'fraction', note: 'share of wall time the node main thread was runnable but waited for a core (Linux schedstat): CPU contention, not work' })
-  ctx.figure({ key: 'sequencer_verifier_share_at_max_load', value: sustained.verifierMs / C.sustainMs, unit: 'fraction of wall time', note: 'the node\'s own verifier re-executing posted batches (VM, engine, roots), on its own thread' })
-  ctx.figure({ key: 'sequencer_close_batch_ms', value: sustained.closes ? sustained.closeMs / sustained.closes : 0, unit: 'ms/batch', note: 'closing a batch on the event loop: end_batch and a copy of the state (its roots and journal row follow on threads)' })
-
   /**
-   * A latency phase measures the node in a steady state at its load: after a phase at the
-   * maximum, the node's own verifier (the VM and the engine over every posted batch, on a nice-10
+   * The sustained and latency phases measure the node in a steady state at their load: after a
+   * phase at the maximum, the node's own verifier (the VM and the engine over every posted batch, on a nice-10
    * thread) is tens of seconds behind, and its catch-up competes for the two cores with what is
    * being measured. So first every batch is posted and the verifier has derived it.
    */
@@ -278,6 +261,26 @@ async function runLoad(ctx: BenchContext, dev: Devnet, C: { clients: number; acc
     ctx.progress(`every batch posted and derived by the node's verifier (${((now() - t0) / 1000).toFixed(1)} s after the last phase; ${knownRecoveryBatches} of its ${batches} batches ran on the sequencer's recoveries)`)
   }
 
+  // 3. Calibration (also warms the JIT on both sides), then the sustained maximum.
+  await prepare(40)
+  const cal = await phase('closed', 'http', C.calibrateMs)
+  const perAccountFor = (rate: number, ms: number) => (rate * (ms / 1000) * 1.5) / accountsTotal + 10
+  // Enough signed orders that no account runs dry even at several times the calibration rate (a
+  // closed loop whose accounts run out of orders would measure the preparation, not the node).
+  await prepare(perAccountFor(Math.max(2.5 * cal.rate, 8_000), C.sustainMs))
+  await settle()
+  const sustained = await phase('closed', 'http', C.sustainMs)
+  const max = sustained.rate
+  ctx.figure({ key: 'sequencer_orders_per_s', value: max, unit: 'orders/s', reference: 'sig_recover_per_s_one_core', note: `closed loop, ${accountsTotal} HTTP clients in ${C.clients} processes, ${(C.sustainMs / 1000).toFixed(0)} s; target >= 10,000` })
+  ctx.figure({ key: 'sequencer_to_sig_ratio', value: max / ctx.get('sig_recover_per_s_one_core')!, unit: 'x', note: 'sequencer_orders_per_s / sig_recover_per_s_one_core' })
+  ctx.figure({ key: 'sequencer_p99_ms_at_max_load', value: quantile(sustained.latencies, 0.99), unit: 'ms', note: `closed loop with ${accountsTotal} clients in flight` })
+  ctx.figure({ key: 'sequencer_process_cpu_cores_at_max_load', value: sustained.serverCpuMs / C.sustainMs, unit: 'cores', note: 'CPU of the node process (sequencer, RPC, poster, verifier, proposer), not anvil/Redis/clients' })
+  ctx.figure({ key: 'sequencer_main_thread_busy_at_max_load', value: sustained.serverElu, unit: 'fraction', note: 'event-loop utilization of the node main thread' })
+  if (Number.isFinite(sustained.mainRunWait))
+    ctx.figure({ key: 'sequencer_main_thread_runqueue_wait_at_max_load', value: sustained.mainRunWait, unit: 'fraction', note: 'share of wall time the node main thread was runnable but waited for a core (Linux schedstat): CPU contention, not work' })
+  ctx.figure({ key: 'sequencer_verifier_share_at_max_load', value: sustained.verifierMs / C.sustainMs, unit: 'fraction of wall time', note: 'the node\'s own verifier re-executing posted batches (VM, engine, roots), on its own thread' })
+  ctx.figure({ key: 'sequencer_close_batch_ms', value: sustained.closes ? sustained.closeMs / sustained.closes : 0, unit: 'ms/batch', note: 'closing a batch on the event loop: end_batch and a copy of the state (its roots and journal row follow on threads)' })
+
   // 4. Open-loop latency at fractions of the maximum, each from a settled node.
   for (const [frac, label] of [[0.25, '25pct'], [0.5, 'half'], [0.9, '90pct']] as const) {
     const rate = max * frac
@@ -290,7 +293,7 @@ async function runLoad(ctx: BenchContext, dev: Devnet, C: { clients: number; acc
   }
 
   // 5. The same closed loop over WebSocket (8 connections per client process).
-  await prepare(perAccountFor(max * 1.5, C.wsMs))
+  await prepare(perAccountFor(Math.max(4 * max, 12_000), C.wsMs))
   const ws = await phase('closed', 'ws', C.wsMs)
   ctx.figure({ key: 'sequencer_ws_orders_per_s', value: ws.rate, unit: 'orders/s', reference: 'sig_recover_per_s_one_core', note: 'closed loop over WebSocket' })
   // 5a. HTTP again, each request a JSON-RPC batch of one account's next BATCH orders, as a market

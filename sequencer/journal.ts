@@ -85,7 +85,9 @@ export class Journal {
       ),
       markPosted: this.db.prepare("UPDATE batches SET status = 'posted', l1_tx = ?, l1_block = ? WHERE idx = ?"),
       markUnposted: this.db.prepare("UPDATE batches SET status = 'closed', l1_tx = NULL, l1_block = NULL WHERE idx = ? AND status = 'posted'"),
-      postedSince: this.db.prepare<[number], RawBatch>("SELECT * FROM batches WHERE status = 'posted' AND (l1_block IS NULL OR l1_block >= ?) ORDER BY idx"),
+      postedSince: this.db.prepare<[number], RawBatch>(
+        "SELECT idx, after_delayed, timestamp, status, NULL AS data, state_root, machine_root, outbox_root, l1_tx, l1_block FROM batches WHERE status = 'posted' AND (l1_block IS NULL OR l1_block >= ?) ORDER BY idx",
+      ),
       batch: this.db.prepare<[number], RawBatch>('SELECT * FROM batches WHERE idx = ?'),
       batches: this.db.prepare<[], RawBatch>('SELECT * FROM batches ORDER BY idx'),
       batchesWithStatus: this.db.prepare<[string], RawBatch>('SELECT * FROM batches WHERE status = ? ORDER BY idx'),
@@ -178,6 +180,7 @@ export class Journal {
   }
 
   /** Posted batches that landed at or after L1 block `block`. */
+  /** Batches posted at or after L1 block `block`, without their data (batch(index) has it). */
   postedSince(block: bigint): BatchRow[] {
     return this.stmts.postedSince.all(Number(block)).map(toBatch)
   }

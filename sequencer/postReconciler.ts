@@ -43,10 +43,12 @@ export class PostReconciler {
   readonly totals = { rounds: 0, reorged: 0, requeued: 0, conflicts: 0 }
   /**
    * L1 accumulators already found equal to the journal's batch, by index: rounds every 2 s over
-   * the last 64 blocks' batches would otherwise hash each ~100 KB batch ~30 times. An index whose
-   * L1 accumulator changes (a reorg that re-mined it, a forced batch) is checked again.
+   * the last 64 blocks' batches would otherwise read and hash each ~100 KB batch ~30 times. An
+   * index whose L1 accumulator changes (a reorg that re-mined it, a forced batch) is checked again.
    */
   private readonly matched = new Map<number, Hex>()
+  /** Indexes found holding another batch on L1, with the accumulator they had then. */
+  private readonly conflicting = new Map<number, Hex>()
 
   constructor(private readonly o: PostReconcilerOptions) {
     this.log = o.log ?? (() => {})
@@ -63,18 +65,37 @@ export class PostReconciler {
     // before it, so a count below it is a reorg, not a post racing this round.
     const recent = journal.postedSince(head > depth ? head - depth : 0n)
     const onL1 = Number(await l1.readContract({ ...c, functionName: 'batchCount' }))
+    const onL1Recent: typeof recent = []
     for (const b of recent) {
       if (b.index >= onL1) {
         if (journal.markUnposted(b.index)) out.reorged.push(b.index)
-        continue
-      }
-      const acc = (await l1.readContract({ ...c, functionName: 'batchAccs', args: [BigInt(b.index)] })) as Hex
-      if (this.matched.get(b.index) === acc) continue
-      if (acc === (await poster.expectedAcc(b.index, b, b.data!))) this.matched.set(b.index, acc)
-      else out.conflicts.push(b.index)
+      } else onL1Recent.push(b)
     }
+    // Newest first: an accumulator commits to every batch before it, so one still equal to what
+    // an earlier round found matching vouches for all older ones. A round then reads one
+    // accumulator plus one per batch posted since, and loads only those batches' data.
+    for (let k = onL1Recent.length - 1; k >= 0; k--) {
+      const b = onL1Recent[k]!
+      const acc = (await l1.readContract({ ...c, functionName: 'batchAccs', args: [BigInt(b.index)] })) as Hex
+      if (this.matched.get(b.index) === acc) {
+        // Older batches are as L1 held them then: the conflicts found below still stand.
+        for (const i of this.conflicting.keys()) if (i < b.index) out.conflicts.push(i)
+        break
+      }
+      const data = journal.batch(b.index)?.data
+      if (data && acc === (await poster.expectedAcc(b.index, b, data))) {
+        this.matched.set(b.index, acc)
+        this.conflicting.delete(b.index)
+      } else {
+        this.conflicting.set(b.index, acc)
+        out.conflicts.push(b.index)
+      }
+    }
+    out.conflicts.sort((x, y) => x - y)
     // Only the window is ever looked at again.
-    for (const index of this.matched.keys()) if (index < (recent[0]?.index ?? onL1)) this.matched.delete(index)
+    const windowStart = recent[0]?.index ?? onL1
+    for (const index of this.matched.keys()) if (index < windowStart) this.matched.delete(index)
+    for (const index of this.conflicting.keys()) if (index < windowStart) this.conflicting.delete(index)
     if (out.reorged.length) this.log(`poster: L1 reorg dropped batch(es) ${out.reorged.join(', ')} (L1 has ${onL1}); posting them again`)
     if (out.conflicts.length) this.log(`poster: L1 holds other batches at ${out.conflicts.join(', ')} than this journal: it must be rebuilt from L1`)
     const reorged = new Set(out.reorged)
