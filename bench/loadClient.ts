@@ -108,11 +108,15 @@ class RawHttpConnection {
   private connect(): net.Socket {
     const s = net.connect({ host: this.host, port: this.port, noDelay: true })
     s.on('data', (chunk: Buffer) => {
+      if (this.socket !== s) return
       this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk
       this.parse()
     })
+    // Once per connection ('close' follows 'error'): a later event of a connection already
+    // replaced must not fail the request now in flight on its successor.
     const gone = (e?: Error) => {
-      if (this.socket === s) this.socket = undefined
+      if (this.socket !== s) return
+      this.socket = undefined
       this.buf = Buffer.alloc(0)
       const w = this.waiting
       this.waiting = undefined
