@@ -26,6 +26,7 @@ export function withClientLimits(c: Command): Command {
     .addOption(rateOption('--rate-ip <rate[:burst]>', 'JSON-RPC requests per second per client IP, then the burst (a batch counts each entry; over it: error -32092, HTTP 429)', DEFAULT_RATE_LIMITS.ip))
     .addOption(rateOption('--rate-signer <rate[:burst]>', 'signed transactions per second per signer, then the burst', DEFAULT_RATE_LIMITS.signer))
     .addOption(rateOption('--rate-invalid-sig <rate[:burst]>', 'signatures that recover no signer, per second per client IP; past the burst its transactions are refused before recovery', DEFAULT_RATE_LIMITS.invalidSignature))
+    .addOption(rateOption('--rate-invalid-sig-total <rate[:burst]>', 'signatures that recover no signer, per second from all client IPs together; past the burst, IPs that sent one in the last minute are refused before recovery', DEFAULT_RATE_LIMITS.invalidSignatureTotal))
     .option('--max-connections-per-ip <n>', 'concurrent HTTP/WebSocket connections per client IP', positiveInt, DEFAULT_RATE_LIMITS.maxConnectionsPerIp)
     .option('--rate-exempt <ips>', 'comma-separated client IPs that skip every rate limit ("none": nobody); behind a reverse proxy all clients share its address, so limit there', DEFAULT_RATE_LIMITS.exempt.join(','))
     .option('--request-timeout <ms>', 'drop HTTP requests whose headers and body take longer than this (slow clients)', positiveInt, 10_000)
@@ -35,6 +36,7 @@ export interface ClientLimitFlags {
   rateIp: BucketRate
   rateSigner: BucketRate
   rateInvalidSig: BucketRate
+  rateInvalidSigTotal: BucketRate
   maxConnectionsPerIp: number
   rateExempt: string
   requestTimeout: number
@@ -43,7 +45,7 @@ export interface ClientLimitFlags {
 export function clientLimits(o: ClientLimitFlags): { rateLimits: RateLimitOptions; rpc: NodeOptions['rpc'] } {
   const exempt = o.rateExempt.trim() === 'none' ? [] : o.rateExempt.split(',').map((s) => s.trim()).filter(Boolean)
   return {
-    rateLimits: { ip: o.rateIp, signer: o.rateSigner, invalidSignature: o.rateInvalidSig, maxConnectionsPerIp: o.maxConnectionsPerIp, exempt },
+    rateLimits: { ip: o.rateIp, signer: o.rateSigner, invalidSignature: o.rateInvalidSig, invalidSignatureTotal: o.rateInvalidSigTotal, maxConnectionsPerIp: o.maxConnectionsPerIp, exempt },
     rpc: { requestTimeoutMs: o.requestTimeout },
   }
 }

@@ -30,6 +30,7 @@ const LIMITS = {
   ip: { perSecond: 1_000, burst: 5_000 },
   signer: { perSecond: 20, burst: 100 },
   invalidSignature: { perSecond: 5, burst: 25 },
+  invalidSignatureTotal: { perSecond: 20, burst: 100 },
   maxConnectionsPerIp: 64,
 } satisfies RateLimitOptions
 const REQUEST_TIMEOUT_MS = 2_000
@@ -494,6 +495,46 @@ describe('hostile clients (devnet)', function () {
     const r = await post(url, rpcBody('vdx_chainId', []), { localAddress: ip })
     expect(r.json.result).to.equal(dev.state.genesis.chainId)
     expect(snapshot(dev.node.sequencer).items).to.equal(before + 10)
+    await expectReplayMatches(dev.node.sequencer)
+    await stillServes()
+  })
+
+  // Last: it leaves the shared invalid-signature budget spent and 100 addresses suspect for a minute.
+  it('invalid signatures from 100 addresses at once, each within its own budget: the shared budget bounds them, honest clients keep trading', async () => {
+    const items0 = snapshot(dev.node.sequencer).items
+    const t = traders[1]!
+    const good = JSON.parse(t.orderBody(t.nonce + 1000n)).params as { message: unknown; signature: Hex }
+    const sig = hexToBytes(good.signature)
+    /** v outside 27/28: recovers no signer. */
+    const garbage = (i: number) => {
+      const s = sig.slice()
+      s[64] = 29 + (i % 200)
+      return rpcBody('vdx_placeOrder', { message: good.message, signature: bytesToHex(s) }, i)
+    }
+    const ips = Array.from({ length: 100 }, (_, i) => `127.0.2.${i + 1}`)
+    const t0 = Date.now()
+    const honestDone = honest(traders[2]!, 20, '127.0.0.10')
+    // Each address sends 19 in all, under its own burst of 25: one at first, then two batches of 9.
+    const replies: any[] = []
+    for (const size of [1, 9, 9]) {
+      const res = await Promise.all(ips.map((ip, k) => post(url, size === 1 ? garbage(k) : `[${Array.from({ length: size }, (_, i) => garbage(k * 100 + i)).join(',')}]`, { localAddress: ip })))
+      for (const r of res) replies.push(...(Array.isArray(r.json) ? r.json : [r.json]))
+    }
+    const elapsedS = (Date.now() - t0) / 1000
+    const honestAccepted = await honestDone
+
+    expect(replies).to.have.length(1900)
+    for (const m of replies) expectWellFormed(m, 'invalid signature reply')
+    const bad = replies.filter((m) => m.error?.code === -32001)
+    const limited = replies.filter((m) => m.error?.code === RATE_LIMITED)
+    expect(bad.length + limited.length).to.equal(1900)
+    // Per-IP budgets alone would have let all 1,900 through to recovery.
+    const total = LIMITS.invalidSignatureTotal
+    expect(bad.length, `${bad.length} invalid signatures answered BAD_SIGNATURE in ${elapsedS.toFixed(1)} s`).to.be.at.most(total.burst + Math.ceil(total.perSecond * elapsedS) + 10)
+    expect(limited.every((m) => m.error.data.scope === 'invalidSignatureTotal')).to.equal(true)
+    expect(limited[0].error.message).to.match(/invalid signatures from all clients together, and this client IP sent one in the last minute .*retry after \d+ ms/)
+    expect(honestAccepted).to.equal(20)
+    expect(snapshot(dev.node.sequencer).items).to.equal(items0 + honestAccepted)
     await expectReplayMatches(dev.node.sequencer)
     await stillServes()
   })

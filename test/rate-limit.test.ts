@@ -24,6 +24,35 @@ describe('rate limits', () => {
     expect(b.take('other', 5)).to.equal(0) // keys are independent
   })
 
+  it('many IPs within their own invalid-signature budgets: once the shared budget is spent, IPs that sent one lately are refused before recovery, clean ones are not', () => {
+    const l = new RateLimits({ now, exempt: [], invalidSignature: { perSecond: 1, burst: 5 }, invalidSignatureTotal: { perSecond: 2, burst: 4 } })
+    // Four addresses, one invalid signature each: every one within its own budget of 5.
+    for (const ip of ['10.1.0.1', '10.1.0.2', '10.1.0.3', '10.1.0.4']) {
+      l.checkInvalidSignatures(ip)
+      l.noteInvalidSignature(ip)
+    }
+    let err: unknown
+    try {
+      l.checkInvalidSignatures('10.1.0.1')
+    } catch (e) {
+      err = e
+    }
+    expect(err).to.be.instanceOf(RateLimitedError)
+    const j = (err as RateLimitedError).toJSON()
+    expect(j.data).to.deep.equal({ scope: 'invalidSignatureTotal', key: '10.1.0.1', perSecond: 2, burst: 4, cost: 1, retryAfterMs: 500 })
+    expect(j.message).to.match(/invalid signatures from all clients together, and this client IP sent one in the last minute .*retry after 500 ms/)
+    l.checkInvalidSignatures('10.1.0.9') // never sent one: served
+    // A new address's first invalid signature still reaches recovery; then it is suspect too.
+    l.noteInvalidSignature('10.1.0.9')
+    expect(() => l.checkInvalidSignatures('10.1.0.9')).to.throw(RateLimitedError)
+    t += 500 // the shared budget has a token again
+    l.checkInvalidSignatures('10.1.0.2')
+    l.noteInvalidSignature('10.1.0.2')
+    expect(() => l.checkInvalidSignatures('10.1.0.3')).to.throw(RateLimitedError)
+    t += 61_000 // refilled, and nobody is suspect any more
+    for (const ip of ['10.1.0.1', '10.1.0.2', '10.1.0.3', '10.1.0.9']) l.checkInvalidSignatures(ip)
+  })
+
   it('memory stays bounded: refilled buckets are swept, then the oldest dropped', () => {
     const b = new TokenBuckets({ perSecond: 1, burst: 2 }, 10, now)
     for (let i = 0; i < 10; i++) b.take(`k${i}`, 2)

@@ -143,7 +143,7 @@ export class TooDeepError extends RpcError {
 }
 
 /** Which budget a rate-limited request ran out of (sequencer/rpc/rateLimit.ts). */
-export type RateLimitScope = 'ip' | 'signer' | 'invalidSignature'
+export type RateLimitScope = 'ip' | 'signer' | 'invalidSignature' | 'invalidSignatureTotal'
 
 export interface RateLimitData {
   scope: RateLimitScope
@@ -161,6 +161,7 @@ const SCOPE_TEXT: Record<RateLimitScope, string> = {
   ip: 'requests from this client IP',
   signer: 'signed transactions from this signer',
   invalidSignature: 'invalid signatures from this client IP',
+  invalidSignatureTotal: 'invalid signatures from all clients together, and this client IP sent one in the last minute (check your EIP-712 domain, chain id and key)',
 }
 
 export class RateLimitedError extends RpcError {

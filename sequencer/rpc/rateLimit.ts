@@ -8,7 +8,11 @@
  *             (the key is only known then) and before the nonce check, the engine or the journal;
  *   invalid   signatures that recover no signer, per client IP: once a client has spent this
  *             budget, its signed transactions are refused before any recovery is attempted, so
- *             a stream of garbage signatures costs the server almost nothing.
+ *             a stream of garbage signatures costs the server almost nothing;
+ *   invalid, all IPs together: many addresses each within their own budget (a botnet) could
+ *             still keep the recovery threads busy, so once this shared budget is spent, every
+ *             client IP that sent an invalid signature in the last minute is refused before
+ *             recovery too, until the budget refills. Clients that sent none are not affected.
  *
  * Plus a cap on concurrent connections per IP (slow-loris sockets pile up otherwise until the
  * request timeout cuts them). Clients in `exempt` (default: loopback) skip all of these: a local
@@ -31,6 +35,8 @@ export interface RateLimitOptions {
   signer?: BucketRate
   /** Signatures that recover no signer, per client IP. Default 10/s, burst 50. */
   invalidSignature?: BucketRate
+  /** Signatures that recover no signer, all client IPs together. Default 200/s, burst 1,000. */
+  invalidSignatureTotal?: BucketRate
   /** Concurrent TCP connections (HTTP and WebSocket) per client IP. Default 128. */
   maxConnectionsPerIp?: number
   /** Client IPs that skip every limit. Default `['127.0.0.1', '::1']`; `[]` limits loopback too. */
@@ -41,6 +47,13 @@ export interface RateLimitOptions {
   now?: () => number
 }
 
+/**
+ * How long a client IP that sent an invalid signature stays suspect for the shared budget (one
+ * token per SUSPECT_SECONDS, burst 1: spent by each invalid signature).
+ */
+const SUSPECT_SECONDS = 60
+const ALL_IPS = '*'
+
 /** Requests an upload refused as too large (413) counts for in its IP's budget. */
 export const OVERSIZED_COST = 10
 
@@ -48,6 +61,7 @@ export const DEFAULT_RATE_LIMITS = {
   ip: { perSecond: 1_000, burst: 2_000 },
   signer: { perSecond: 100, burst: 200 },
   invalidSignature: { perSecond: 10, burst: 50 },
+  invalidSignatureTotal: { perSecond: 200, burst: 1_000 },
   maxConnectionsPerIp: 128,
   exempt: ['127.0.0.1', '::1'],
 } as const
@@ -140,6 +154,9 @@ export class RateLimits {
   readonly ip: TokenBuckets
   readonly signer: TokenBuckets
   readonly invalidSignature: TokenBuckets
+  /** One bucket (all IPs) for invalid signatures, and the IPs that sent one lately. */
+  readonly invalidSignatureTotal: TokenBuckets
+  readonly #suspects: TokenBuckets
   readonly maxConnectionsPerIp: number
   readonly exempt: ReadonlySet<string>
   readonly #connections = new Map<string, number>()
@@ -150,6 +167,8 @@ export class RateLimits {
     this.ip = new TokenBuckets(o.ip ?? DEFAULT_RATE_LIMITS.ip, maxKeys, now)
     this.signer = new TokenBuckets(o.signer ?? DEFAULT_RATE_LIMITS.signer, maxKeys, now)
     this.invalidSignature = new TokenBuckets(o.invalidSignature ?? DEFAULT_RATE_LIMITS.invalidSignature, maxKeys, now)
+    this.invalidSignatureTotal = new TokenBuckets(o.invalidSignatureTotal ?? DEFAULT_RATE_LIMITS.invalidSignatureTotal, 1, now)
+    this.#suspects = new TokenBuckets({ perSecond: 1 / SUSPECT_SECONDS, burst: 1 }, maxKeys, now)
     this.maxConnectionsPerIp = o.maxConnectionsPerIp ?? DEFAULT_RATE_LIMITS.maxConnectionsPerIp
     if (!Number.isSafeInteger(this.maxConnectionsPerIp) || this.maxConnectionsPerIp < 1)
       throw new TypeError(`rate limit: maxConnectionsPerIp must be a positive integer, got ${this.maxConnectionsPerIp}`)
@@ -189,18 +208,26 @@ export class RateLimits {
     return wait ? limited('ip', normalizeIp(ip), this.ip, wait, 1) : undefined
   }
 
-  /** Throws if the client IP has used up its invalid-signature budget (before recovery). */
+  /**
+   * Throws if the client IP has used up its invalid-signature budget, or if every client's
+   * together is used up and this IP sent an invalid signature lately (before recovery).
+   */
   checkInvalidSignatures(ip: string): void {
     const key = normalizeIp(ip)
     if (this.exempt.has(key)) return
     const wait = this.invalidSignature.wait(key, 1)
     if (wait) throw limited('invalidSignature', key, this.invalidSignature, wait, 1)
+    const total = this.invalidSignatureTotal.wait(ALL_IPS, 1)
+    if (total && this.#suspects.wait(key, 1)) throw limited('invalidSignatureTotal', key, this.invalidSignatureTotal, total, 1)
   }
 
-  /** Counts one signature that recovered no signer against the client IP. */
+  /** Counts one signature that recovered no signer against the client IP and the shared budget. */
   noteInvalidSignature(ip: string): void {
     const key = normalizeIp(ip)
-    if (!this.exempt.has(key)) this.invalidSignature.take(key, 1)
+    if (this.exempt.has(key)) return
+    this.invalidSignature.take(key, 1)
+    this.invalidSignatureTotal.spend(ALL_IPS, 1)
+    this.#suspects.spend(key, 1)
   }
 
   /** Charges one signed transaction to its signer; throws RateLimitedError when over budget. */
