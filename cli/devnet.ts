@@ -42,6 +42,8 @@ export interface DevnetOptions {
   rateLimits?: NodeOptions['rateLimits']
   /** Run the challenger (default true). */
   challenger?: boolean
+  /** How far under the L1 head the node reads (NodeOptions.l1Confirmations; default 0). */
+  l1Confirmations?: number
   /**
    * Milliseconds between the devnet oracle's price updates (a small deterministic random walk);
    * 0 (the default here; `veridex devnet` and the demo use 5000) publishes only the opening prices.
@@ -136,6 +138,7 @@ export async function startDevnet(o: DevnetOptions = {}): Promise<Devnet> {
     rpc: o.rpc,
     rateLimits: o.rateLimits,
     keeper: o.keeper,
+    l1Confirmations: o.l1Confirmations,
     log,
   })
 

@@ -71,6 +71,12 @@ const positiveDecimal = (v: string) => {
   return v
 }
 
+/** A whole number of L1 blocks (0 allowed). */
+const blockCount = (v: string): number => {
+  if (!/^[0-9]{1,7}$/.test(v)) throw new InvalidArgumentError('expected a whole number of L1 blocks, e.g. 12')
+  return Number(v)
+}
+
 const addressArg = (v: string): Address => {
   if (!isAddress(v, { strict: false })) throw new InvalidArgumentError('expected a 0x-prefixed 20-byte address')
   return getAddress(v)
@@ -171,6 +177,7 @@ withClientLimits(program
   .option('--host <host>', 'JSON-RPC bind address', '127.0.0.1')
   .option('--batch-age <ms>', 'close a batch after this many milliseconds', '2000')
   .option('--l1-poll <ms>', 'how often to read L1', '2000')
+  .option('--l1-confirmations <blocks>', 'read L1 only this many blocks under its head: deposits and L1-sent transactions wait that long before the sequencer includes them, and the verifier derives only from such blocks, so a reorg up to that depth cannot take back a deposit a batch consumed (on a public network: a few blocks, or the chain\'s finality depth)', blockCount, 0)
   .option('--no-keeper', 'do not liquidate accounts under maintenance margin (anyone else may)'))
   .action(async (o) => {
     const { ensureRedis } = await import('./redis.js')
@@ -182,6 +189,7 @@ withClientLimits(program
       rpcUrl: o.rpc, chainId: Number(o.chainId), deployment: d, genesis, sequencerKey: o.sequencerKey, proposerKey: o.proposerKey,
       challengerKey: o.challengerKey, traceWorkers: Number(o.traceWorkers),
       redisUrl: redis.url, dataDir: o.dataDir, port: Number(o.port), host: o.host, batchMaxAgeMs: Number(o.batchAge), l1PollMs: Number(o.l1Poll), keeper: o.keeper,
+      l1Confirmations: o.l1Confirmations,
       ...clientLimits(o),
     })
     console.log(`veridex node: JSON-RPC ${node.url}, WebSocket ${node.wsUrl}`)

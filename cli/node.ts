@@ -58,6 +58,13 @@ export interface NodeOptions {
   recoveryThreads?: number
   /** How often to read L1 for new delayed messages and batches. */
   l1PollMs?: number
+  /**
+   * How far under the L1 head the node reads (default 0): a delayed message (a deposit, an L1-sent
+   * transaction) must be this many blocks deep before the sequencer includes it, and the verifier
+   * derives (so the proposer asserts) only from blocks this deep. A reorg no deeper cannot take
+   * back a deposit a batch consumed, nor change blocks the verifier has read.
+   */
+  l1Confirmations?: number
   /** JSON-RPC transport limits; defaults in sequencer/rpc/server.ts. */
   rpc?: Pick<RpcServerOptions, 'maxBodyBytes' | 'maxBatch' | 'maxDepth' | 'requestTimeoutMs' | 'heartbeatMs'>
   /** Per-IP, per-signer and invalid-signature rate limits (docs/api.md); defaults in sequencer/rpc/rateLimit.ts. */
@@ -115,6 +122,7 @@ export async function startNode(o: NodeOptions): Promise<NodeHandle> {
     genesis: o.genesis,
     dbPath: path.join(o.dataDir, 'verifier.sqlite'),
     pollMs: o.l1PollMs,
+    confirmations: BigInt(o.l1Confirmations ?? 0),
     // Its VM and engine runs take tens of ms per batch: on its own thread they never stall requests.
     thread: true,
     background: true,
@@ -176,7 +184,7 @@ export async function startNode(o: NodeOptions): Promise<NodeHandle> {
   postReconciler.start()
 
   // The sequencer learns about deposits from L1 with its own reader (it trusts nothing else).
-  const delayedReader = new InboxReader(l1, o.deployment.inbox, o.deployment.deployBlock, { delayedOnly: true })
+  const delayedReader = new InboxReader(l1, o.deployment.inbox, o.deployment.deployBlock, { delayedOnly: true, confirmations: BigInt(o.l1Confirmations ?? 0) })
   let stopped = false
   let l1Loop: Promise<void> | undefined
   const readL1 = async () => {

@@ -55,20 +55,24 @@ export class InboxReader {
   /**
    * @param opts.delayedOnly read only delayed messages (the sequencer's case: it wrote the
    *   batches itself, so fetching their calldata back would be wasted RPC work)
+   * @param opts.confirmations read only blocks this many below the head (default 0: up to the
+   *   head). The sequencer waits this long before it includes a deposit, so an L1 reorg up to
+   *   that depth cannot take back a deposit a batch already consumed.
    */
   constructor(
     private readonly client: L1Public,
     private readonly inbox: Address,
     fromBlock: bigint,
-    private readonly opts: { delayedOnly?: boolean } = {},
+    private readonly opts: { delayedOnly?: boolean; confirmations?: bigint } = {},
   ) {
     this.nextBlock = fromBlock
   }
 
-  /** Everything new on L1 up to its head, in order. */
+  /** Everything new on L1 up to its head (less `confirmations`), in order; `head` is the real head. */
   async poll(): Promise<{ batches: L1Batch[]; delayed: L1DelayedMessage[]; head: bigint; headTimestamp: bigint }> {
     const headBlock = await this.client.getBlock({ blockTag: 'latest' })
     const head = headBlock.number
+    const upTo = head - (this.opts.confirmations ?? 0n)
     const batches: L1Batch[] = []
     const delayed: L1DelayedMessage[] = []
     // Work on copies: a failed read (RPC error mid-way) must leave the cursor where it was.
@@ -77,8 +81,8 @@ export class InboxReader {
     let lastBatchAcc = this.lastBatchAcc
     let nextBatch = this.nextBatch
     let nextBlock = this.nextBlock
-    while (nextBlock <= head) {
-      const toBlock = nextBlock + LOG_RANGE - 1n < head ? nextBlock + LOG_RANGE - 1n : head
+    while (nextBlock <= upTo) {
+      const toBlock = nextBlock + LOG_RANGE - 1n < upTo ? nextBlock + LOG_RANGE - 1n : upTo
       const logs = await this.client.getContractEvents({
         address: this.inbox,
         abi: sequencerInboxAbi,

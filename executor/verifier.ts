@@ -47,6 +47,8 @@ export interface VerifierOptions {
   genesis: GenesisConfig
   dbPath: string
   pollMs?: number
+  /** Read L1 only this many blocks under its head (InboxReader); default 0. */
+  confirmations?: bigint
   log?: (line: string) => void
   /**
    * Batch boundaries whose engine state is kept (compressed) for dispute traces; default 256.
@@ -105,7 +107,7 @@ export class Verifier extends EventEmitter {
     this.genesisRoots = executor.genesisRoots
     this.log = opts.log ?? (() => {})
     this.loop = new PollLoop(() => this.sync(), opts.pollMs ?? 500, (e) => this.log(`verifier: L1 read failed, retrying: ${e.message.split('\n')[0]}`))
-    this.reader = new InboxReader(opts.l1, opts.inbox, opts.fromBlock)
+    this.reader = new InboxReader(opts.l1, opts.inbox, opts.fromBlock, { confirmations: opts.confirmations })
     this.db = new Database(opts.dbPath)
     this.db.pragma('journal_mode = WAL')
     // The verifier re-derives everything from L1 on start; its file is a record, not the truth.

@@ -1,0 +1,94 @@
+/**
+ * `--l1-confirmations`: the node reads L1 only that many blocks under its head. A deposit waits
+ * that long before the sequencer includes it, so an L1 reorg that takes the deposit back before
+ * then leaves no batch consuming a message L1 no longer has (such a batch could never be posted),
+ * and the verifier, reading no deeper, never derives from the block that was replaced.
+ */
+import { expect } from 'chai'
+import { parseUnits } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import { depositCollateral } from '../bridge/client.js'
+import { l1Public, l1Wallet } from '../contracts/l1.js'
+import { sequencerInboxAbi } from '../contracts/out/artifacts.js'
+import type { Devnet } from '../cli/devnet.js'
+import { VeridexClient } from '../sdk/client.js'
+import { ASSET_COLLATERAL } from '../sdk/protocol.js'
+import { testDevnet, until } from './helpers/devnet.js'
+
+const CONFIRMATIONS = 3
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+describe('L1 confirmations: a deposit taken back by a reorg before it is deep enough is never included', function () {
+  this.timeout(180_000)
+  let dev: Devnet
+
+  before(async () => {
+    dev = await testDevnet({ challenger: false, l1Confirmations: CONFIRMATIONS })
+  })
+
+  after(async () => {
+    await dev?.stop()
+  })
+
+  it('includes a deposit only once it is 3 blocks deep; one a reorg removed is never included, and batches and the verifier go on', async () => {
+    const l1 = l1Public(dev.state.l1)
+    const d = dev.state.deployment
+    const seq = dev.node.sequencer
+    const client = new VeridexClient(dev.node.url)
+    const mine = (n: number) => l1.request({ method: 'anvil_mine' as never, params: [`0x${n.toString(16)}`] as never })
+    const onL1 = async () => Number(await l1.readContract({ address: d.inbox, abi: sequencerInboxAbi, functionName: 'delayedCount' }))
+    const amount = parseUnits('1000', 6)
+    const [keyA, keyB] = dev.state.keys.traders
+    const a = privateKeyToAccount(keyA!).address
+    const b = privateKeyToAccount(keyB!).address
+    // Whatever the devnet delivered at start is included first; then wait for a quiet L1 (the
+    // proposer's start-up assertions and confirmations mined), so that no other transaction
+    // buries the deposit below deeper than this test does.
+    await mine(CONFIRMATIONS)
+    const count0 = await onL1()
+    await until('the start-up delayed messages included', () => (seq.delayedCount === count0 ? true : undefined))
+    let last = -1n
+    await until('a quiet L1', async () => {
+      const h = await l1.getBlockNumber({ cacheTime: 0 })
+      const quiet = h === last
+      last = h
+      await sleep(2_000)
+      return quiet && h === (await l1.getBlockNumber({ cacheTime: 0 })) ? true : undefined
+    }, 90_000)
+
+    // A deposit, in the head block: not deep enough yet.
+    const depositA = await depositCollateral(l1, l1Wallet(dev.state.l1, keyA!), d, a, amount)
+    expect(await onL1()).to.equal(count0 + 1)
+    await sleep(1_500) // three of the node's L1 polls
+    const head = await l1.getBlockNumber({ cacheTime: 0 })
+    expect(Number(head - depositA.block), 'nothing else buried the deposit').to.be.lessThan(CONFIRMATIONS)
+    expect(seq.delayedCount, 'a deposit under 3 blocks deep is not included').to.equal(count0)
+
+    // A reorg replaces the deposit's block (and any after it) with empty ones: L1 forgets it.
+    const depth = Number(head - depositA.block) + 1
+    await l1.request({ method: 'anvil_reorg' as never, params: [depth, []] as never })
+    expect(await onL1(), 'the reorg took the deposit back').to.equal(count0)
+    await mine(CONFIRMATIONS + 2)
+    await sleep(1_500)
+    expect(seq.delayedCount, 'never included').to.equal(count0)
+    expect(BigInt((await client.account(a)).balances[ASSET_COLLATERAL] ?? '0'), 'never credited').to.equal(0n)
+
+    // A deposit that stays is included once 3 blocks deep, credited, and its batch lands on L1
+    // and is derived by the verifier with the sequencer's state root.
+    await depositCollateral(l1, l1Wallet(dev.state.l1, keyB!), d, b, amount)
+    await sleep(1_000)
+    expect(seq.delayedCount).to.equal(count0)
+    await mine(CONFIRMATIONS)
+    await until('the deposit included', () => (seq.delayedCount === count0 + 1 ? true : undefined))
+    await until('the deposit credited', async () => (BigInt((await client.account(b)).balances[ASSET_COLLATERAL] ?? '0') === amount ? true : undefined))
+    const batch = seq.closeBatch() ?? seq.journal.lastBatch()!
+    await until('the batch posted', () => (seq.journal.batch(batch.index)?.status === 'posted' ? true : undefined))
+    const verified = await until('the batch verified', async () => {
+      await mine(1) // the verifier reads 3 blocks under the head too
+      const v = dev.node.verifier.head()
+      return v && v.index >= batch.index ? v : undefined
+    })
+    expect(verified.index).to.equal(batch.index)
+    expect(verified.stateRoot).to.equal(seq.journal.batch(batch.index)!.stateRoot)
+  })
+})
