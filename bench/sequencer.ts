@@ -12,7 +12,7 @@ import { type ChildProcess, fork } from 'node:child_process'
 import { readFileSync, rmSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import path from 'node:path'
-import { monitorEventLoopDelay, performance as perf } from 'node:perf_hooks'
+import { PerformanceObserver, constants as perfConstants, monitorEventLoopDelay, performance as perf } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { type Address, bytesToHex, getAddress, hexToBytes, maxUint256, parseUnits } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
@@ -80,9 +80,21 @@ interface Merged {
   verifierMs: number
   closeMs: number
   closes: number
+  /** Main-thread garbage collection during the phase: total and longest pause, ms. */
+  gcMs: number
+  gcMaxMs: number
+  gcMaxKind: string
   /** Share of wall time the node's main thread ran on a core, and waited runnable for one (Linux schedstat; NaN elsewhere). */
   mainOnCpu: number
   mainRunWait: number
+}
+
+/** perf_hooks' GC entry kinds. */
+const GC_KINDS: Record<number, string> = {
+  [perfConstants.NODE_PERFORMANCE_GC_MINOR]: 'scavenge',
+  [perfConstants.NODE_PERFORMANCE_GC_MAJOR]: 'mark-compact',
+  [perfConstants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental marking',
+  [perfConstants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak callbacks',
 }
 
 /** The main thread's [time on a core, time runnable waiting for one] so far, ns (Linux). */
@@ -209,9 +221,23 @@ async function runLoad(ctx: BenchContext, dev: Devnet, C: { clients: number; acc
     const p0 = { ...probe }
     const v0 = verifierMsNow()
     const sched0 = mainSchedstat()
+    // The main thread's garbage-collection pauses (the stalls that GC makes on the event loop).
+    const gc = { ms: 0, maxMs: 0, maxKind: '', count: 0 }
+    const gcObserver = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        gc.ms += e.duration
+        gc.count++
+        if (e.duration > gc.maxMs) {
+          gc.maxMs = e.duration
+          gc.maxKind = GC_KINDS[((e as unknown as { detail?: { kind?: number } }).detail)?.kind ?? 0] ?? 'other'
+        }
+      }
+    })
+    gcObserver.observe({ entryTypes: ['gc'] })
     loop.enable()
     const results = await Promise.all(clients.map((lc) => lc.request<PhaseResult>({ type: 'run', mode, transport, durationMs, rate: rate && rate / clients.length, startAt, batch })))
     loop.disable()
+    gcObserver.disconnect()
     const sched1 = mainSchedstat()
     const cpu = process.cpuUsage(cpu0)
     const elu = perf.eventLoopUtilization(elu0)
@@ -232,12 +258,15 @@ async function runLoad(ctx: BenchContext, dev: Devnet, C: { clients: number; acc
       verifierMs: verifierMsNow() - v0,
       closeMs: probe.closeMs - p0.closeMs,
       closes: probe.closes - p0.closes,
+      gcMs: gc.ms,
+      gcMaxMs: gc.maxMs,
+      gcMaxKind: gc.maxKind,
       mainOnCpu: (sched1[0] - sched0[0]) / 1e6 / durationMs,
       mainRunWait: (sched1[1] - sched0[1]) / 1e6 / durationMs,
     }
     phases.push(m)
     const errText = Object.keys(errors).length ? `; REJECTED ${JSON.stringify(errors)}` : ''
-    ctx.progress(`${mode}-loop ${transport}${batch > 1 ? ` (JSON-RPC batches of ${batch})` : ''}${rate ? ` at ${Math.round(rate)}/s offered` : ''}: ${Math.round(m.rate)} accepted/s over ${(durationMs / 1000).toFixed(0)} s, p50 ${quantile(m.latencies, 0.5).toFixed(1)} ms, p99 ${quantile(m.latencies, 0.99).toFixed(1)} ms; sequencer process ${(m.serverCpuMs / durationMs).toFixed(2)} cores, main-thread busy ${(100 * m.serverElu).toFixed(0)}% (on a core ${(100 * m.mainOnCpu).toFixed(0)}%, waiting for one ${(100 * m.mainRunWait).toFixed(0)}%), clients ${(m.clientCpuMs / durationMs).toFixed(2)} cores; event loop stalls p99 ${m.loopP99Ms.toFixed(1)} ms, max ${m.loopMaxMs.toFixed(0)} ms; verifier thread busy ${(100 * m.verifierMs / durationMs).toFixed(0)}% of the time, ${m.closes} closeBatch ${m.closes ? (m.closeMs / m.closes).toFixed(1) : 0} ms each${errText}`)
+    ctx.progress(`${mode}-loop ${transport}${batch > 1 ? ` (JSON-RPC batches of ${batch})` : ''}${rate ? ` at ${Math.round(rate)}/s offered` : ''}: ${Math.round(m.rate)} accepted/s over ${(durationMs / 1000).toFixed(0)} s, p50 ${quantile(m.latencies, 0.5).toFixed(1)} ms, p99 ${quantile(m.latencies, 0.99).toFixed(1)} ms; sequencer process ${(m.serverCpuMs / durationMs).toFixed(2)} cores, main-thread busy ${(100 * m.serverElu).toFixed(0)}% (on a core ${(100 * m.mainOnCpu).toFixed(0)}%, waiting for one ${(100 * m.mainRunWait).toFixed(0)}%), clients ${(m.clientCpuMs / durationMs).toFixed(2)} cores; event loop stalls p99 ${m.loopP99Ms.toFixed(1)} ms, max ${m.loopMaxMs.toFixed(0)} ms (GC ${(100 * m.gcMs / durationMs).toFixed(1)}% of the time, longest pause ${m.gcMaxMs.toFixed(0)} ms, ${m.gcMaxKind}); verifier thread busy ${(100 * m.verifierMs / durationMs).toFixed(0)}% of the time, ${m.closes} closeBatch ${m.closes ? (m.closeMs / m.closes).toFixed(1) : 0} ms each${errText}`)
     return m
   }
 

@@ -221,11 +221,12 @@ describe('engine v1 API (sequencer JSON-RPC, SDK client, keeper)', function () {
     expect(BigInt(l.insuranceFund) > BigInt(before)).to.equal(true)
     expect(l.conserved).to.equal(true)
     expect(await client.liquidatable()).to.deep.equal([])
+    // The engine shows the liquidation as soon as it executed; the keeper counts it once its
+    // journal commit is durable (on the journal thread), and only then is the row there to read.
+    await until('the keeper counting its liquidation', async () => ((await client.status()) as { keeper: { liquidations: number } }).keeper.liquidations === 1 ? true : undefined)
     const seq = dev.node.sequencer
     const liqItems = seq.journal.db.prepare('SELECT item FROM items').all() as { item: Uint8Array }[]
     expect(liqItems.filter((r) => r.item[0] === ITEM_LIQUIDATE).map((r) => bytesToHex(r.item.subarray(1)).toLowerCase())).to.deep.equal([poor.address.toLowerCase()])
-    const status = await client.status() as { keeper: { liquidations: number } }
-    expect(status.keeper.liquidations).to.equal(1)
   })
 
   it('funding: premium samples and an hourly payment show in vdx_getFundingHistory and positions', async () => {
