@@ -91,9 +91,9 @@ type Reply = (ok: number, errorCode?: string) => void
 
 /**
  * A kept-alive HTTP/1.1 connection written and read directly on a TCP socket, one request at a
- * time: what wrk or autocannon do natively. Node's own http client spent ~80 µs of CPU per
- * request here, on the same two cores as the server it loads; this costs a fraction of that. The
- * server sees ordinary HTTP/1.1 requests. Replies are read by Content-Length (the sequencer's
+ * time: what wrk or autocannon do natively. With Node's own http client a load-client process
+ * spent ~80 µs of CPU per request, on the same two cores as the server it loads; with this, ~45
+ * µs (docs/performance.md). The server sees ordinary HTTP/1.1 requests. Replies are read by Content-Length (the sequencer's
  * replies always carry one); a reply that closes the connection makes the next request reconnect.
  */
 class RawHttpConnection {

@@ -222,11 +222,10 @@ async function runLoad(ctx: BenchContext, dev: Devnet, C: { clients: number; acc
     const v0 = verifierMsNow()
     const sched0 = mainSchedstat()
     // The main thread's garbage-collection pauses (the stalls that GC makes on the event loop).
-    const gc = { ms: 0, maxMs: 0, maxKind: '', count: 0 }
+    const gc = { ms: 0, maxMs: 0, maxKind: '' }
     const gcObserver = new PerformanceObserver((list) => {
       for (const e of list.getEntries()) {
         gc.ms += e.duration
-        gc.count++
         if (e.duration > gc.maxMs) {
           gc.maxMs = e.duration
           gc.maxKind = GC_KINDS[((e as unknown as { detail?: { kind?: number } }).detail)?.kind ?? 0] ?? 'other'

@@ -71,6 +71,9 @@ export function itemLength(prefix: Uint8Array): number | undefined {
   return 95 + (type >= OrderType.STOP_MARKET ? 8 : 0) + (opts & OPT_EXPIRY ? 8 : 0)
 }
 
+/** The 65-byte v ‖ r ‖ s signature of a signed item: its last 65 bytes. */
+export const itemSignature = (item: Uint8Array): Uint8Array => item.subarray(item.length - 65)
+
 export const DELAYED_DEPOSIT = 1
 export const DELAYED_L2_TX = 2
 

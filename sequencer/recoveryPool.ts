@@ -17,7 +17,7 @@ import { availableParallelism } from 'node:os'
 import type { Worker } from 'node:worker_threads'
 import { type Address, bytesToHex, getAddress } from 'viem'
 import { ecrecoverUncached, rememberRecovery } from '../executor/vm/ecrecover.js'
-import { ITEM_DELAYED, decodeItem } from '../sdk/protocol.js'
+import { ITEM_DELAYED, decodeItem, itemSignature } from '../sdk/protocol.js'
 import { TxDigester } from './digest.js'
 import { stopWorker, tsWorker } from '../executor/tsWorker.js'
 
@@ -75,7 +75,7 @@ export function recoverItems(digester: TxDigester, job: RecoveryJob): RecoveryAn
     }
     const digest = digester.digest(decoded.tx)
     out.digests.set(digest, 32 * i)
-    const signer = ecrecoverUncached(digest, item.subarray(item.length - 65))
+    const signer = ecrecoverUncached(digest, itemSignature(item))
     if (signer) {
       out.signers.set(signer, 20 * i)
       if (job.addresses) out.addresses[i] = getAddress(bytesToHex(signer))
@@ -168,7 +168,7 @@ export class RecoveryPool {
       if (status === RecoveryStatus.UNSIGNED) return undefined
       const digest = a.digests.slice(32 * i, 32 * i + 32)
       const signer = status === RecoveryStatus.OK ? a.signers.slice(20 * i, 20 * i + 20) : undefined
-      rememberRecovery(digest, item.subarray(item.length - 65), signer)
+      rememberRecovery(digest, itemSignature(item), signer)
       return { digest, signer: a.addresses[i] ?? undefined, signerBytes: signer }
     })
   }

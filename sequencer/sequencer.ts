@@ -14,7 +14,7 @@ import { NativeEngine } from '../executor/engine/host.js'
 import type { WithdrawalRecord } from '../executor/engine/types.js'
 import { StateRootTracker } from '../executor/vm/stateRoot.js'
 import {
-  ITEM_ADMIN, ITEM_DELAYED, ResultCode, encodeDelayedItem, encodeGenesis, encodeItem, encodeLiquidateItem,
+  ITEM_ADMIN, ITEM_DELAYED, ResultCode, encodeDelayedItem, itemSignature, encodeGenesis, encodeItem, encodeLiquidateItem,
   type BatchHeader, type GenesisConfig, type ItemResult, type MarketConfig, type TxMessage,
 } from '../sdk/protocol.js'
 import { RpcError } from './rpc/errors.js'
@@ -72,7 +72,8 @@ interface Arrival {
   item: Uint8Array
   /** The caller's admission hook (rate limits), run when the arrival's turn comes. */
   hook?: (signer: Address | undefined) => void
-  recovered?: Recovered | { error: Error }
+  /** Set once the pool answered: the recovery (none for an item that is not signed), or its failure. */
+  outcome?: { recovered?: Recovered } | { error: Error }
   resolve: (a: Accepted) => void
   reject: (e: Error) => void
 }
@@ -446,11 +447,11 @@ export class Sequencer extends EventEmitter {
       this.arrivals.push(arrival)
       this.pool!.recover(arrival.item).then(
         (r: Recovered | undefined) => {
-          arrival.recovered = r ?? { digest: new Uint8Array(0) }
+          arrival.outcome = { recovered: r }
           this.admitArrivals()
         },
         (e: Error) => {
-          arrival.recovered = { error: e }
+          arrival.outcome = { error: e }
           this.admitArrivals()
         },
       )
@@ -459,11 +460,11 @@ export class Sequencer extends EventEmitter {
 
   /** Admits the recovered submissions at the head of the arrival queue, in order. */
   private admitArrivals() {
-    while (this.arrivals[0]?.recovered) {
+    while (this.arrivals[0]?.outcome) {
       const a = this.arrivals.shift()!
-      const r = a.recovered!
-      if ('error' in r) a.reject(r.error)
-      else this.admit(a.tx, a.signature, a.item, r.signer, a.hook, r).then(a.resolve, a.reject)
+      const o = a.outcome!
+      if ('error' in o) a.reject(o.error)
+      else this.admit(a.tx, a.signature, a.item, o.recovered?.signer, a.hook, o.recovered).then(a.resolve, a.reject)
     }
   }
 
@@ -534,7 +535,7 @@ export class Sequencer extends EventEmitter {
     if (!this.open || this.open.items === 0) this.openNewBatch()
     const batch = this.open!.index
     const result = this.append(item)
-    if (recovered?.signerBytes && result.code === ResultCode.OK) this.recoveries.push(recovered.digest, item.subarray(item.length - 65), recovered.signerBytes)
+    if (recovered?.signerBytes && result.code === ResultCode.OK) this.recoveries.push(recovered.digest, itemSignature(item), recovered.signerBytes)
     return { result, batch }
   }
 
