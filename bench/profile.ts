@@ -40,8 +40,15 @@ export async function profiled<T>(work: () => Promise<T>, intervalUs = 500): Pro
   await session.post('Profiler.enable')
   await session.post('Profiler.setSamplingInterval', { interval: intervalUs })
   await session.post('Profiler.start')
+  // BENCH_HEAPPROFILE=file.heapprofile: also where the allocations come from (every one sampled,
+  // collected or not: garbage is what costs here), for Chrome DevTools' memory tab.
+  if (process.env.BENCH_HEAPPROFILE) await session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never)
   type Profile = { nodes: ProfileNode[]; startTime: number; endTime: number; samples: number[] }
   const stop = async () => {
+    if (process.env.BENCH_HEAPPROFILE) {
+      const h = (await session.post('HeapProfiler.stopSampling')) as unknown as { profile: unknown }
+      writeFileSync(process.env.BENCH_HEAPPROFILE, JSON.stringify(h.profile))
+    }
     const r = (await session.post('Profiler.stop')) as unknown as { profile: Profile }
     session.disconnect()
     return r.profile

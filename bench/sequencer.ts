@@ -285,8 +285,8 @@ async function runLoad(ctx: BenchContext, dev: Devnet, C: { clients: number; acc
       if (t % 50 === 49) ctx.progress(`waiting for the node's verifier: batch ${nodeVerifier.head()?.index ?? -1} of ${last?.index ?? -1}`)
       await sleep(100)
     }
-    const { batches, knownRecoveryBatches } = nodeVerifier.stats
-    ctx.progress(`every batch posted and derived by the node's verifier (${((now() - t0) / 1000).toFixed(1)} s after the last phase; ${knownRecoveryBatches} of its ${batches} batches ran on the sequencer's recoveries)`)
+    const { batches, knownRecoveryBatches, knownDataBatches } = nodeVerifier.stats
+    ctx.progress(`every batch posted and derived by the node's verifier (${((now() - t0) / 1000).toFixed(1)} s after the last phase; of its ${batches} batches, ${knownRecoveryBatches} ran on the sequencer's recoveries and ${knownDataBatches} took their data from the journal, matched by L1's accumulator)`)
   }
 
   // 3. Calibration (also warms the JIT on both sides), then the sustained maximum.
@@ -341,8 +341,10 @@ async function runLoad(ctx: BenchContext, dev: Devnet, C: { clients: number; acc
   }
   // 5b. Where the node process's time goes: a CPU profile of it during one more closed-loop phase
   // (profiling slows it down, so this phase's rate is not a figure).
-  await prepare(perAccountFor(max, C.profileMs))
-  const { summary } = await profiled(() => phase('closed', 'http', C.profileMs))
+  // (BENCH_PROFILE_BATCH=10 profiles JSON-RPC batches of 10 instead of single orders.)
+  const profileBatch = Number(process.env.BENCH_PROFILE_BATCH ?? 1)
+  await prepare(perAccountFor(profileBatch > 1 ? Math.max(4 * max, 12_000) : max, C.profileMs))
+  const { summary } = await profiled(() => phase('closed', 'http', C.profileMs, undefined, profileBatch))
   ctx.progress(`CPU profile of the node process during that ${(C.profileMs / 1000).toFixed(0)} s closed loop (self time, share of wall time):`)
   for (const a of summary.areas) if (a.share >= 0.005) ctx.progress(`  ${(100 * a.share).toFixed(1).padStart(5)}%  ${a.area}`)
   ctx.progress('  top functions:')

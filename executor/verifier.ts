@@ -49,6 +49,11 @@ export interface VerifierOptions {
   pollMs?: number
   /** Read L1 only this many blocks under its head (InboxReader); default 0. */
   confirmations?: bigint
+  /**
+   * The data a sequencer in this process wrote for batch `index` (InboxReader's knownData): used
+   * instead of the batch's calldata when it matches L1's accumulator for that batch.
+   */
+  knownBatchData?: (index: number) => Uint8Array | undefined
   log?: (line: string) => void
   /**
    * Batch boundaries whose engine state is kept (compressed) for dispute traces; default 256.
@@ -81,6 +86,8 @@ export interface VerifierStats {
   executeMs: number
   /** Batches run with the recoveries a sequencer in this process handed over (addKnownRecoveries). */
   knownRecoveryBatches: number
+  /** Batches whose data came from knownBatchData, matched by L1's accumulator, not from calldata. */
+  knownDataBatches: number
 }
 
 /** Events: 'batch' (VerifiedBatch). */
@@ -95,7 +102,7 @@ export class Verifier extends EventEmitter {
   private latest?: VerifiedBatch
   /** The genesis roots (inbox position 0). */
   readonly genesisRoots: { stateRoot: Hex; machineRoot: Hex; outboxRoot: Hex; moduleRoot: Hex }
-  readonly stats: VerifierStats = { batches: 0, executeMs: 0, knownRecoveryBatches: 0 }
+  private readonly counts = { batches: 0, executeMs: 0, knownRecoveryBatches: 0 }
   /** Recoveries a sequencer in this process made for its batches, by batch index, until run. */
   private readonly known = new Map<number, KnownRecoveries>()
 
@@ -107,7 +114,7 @@ export class Verifier extends EventEmitter {
     this.genesisRoots = executor.genesisRoots
     this.log = opts.log ?? (() => {})
     this.loop = new PollLoop(() => this.sync(), opts.pollMs ?? 500, (e) => this.log(`verifier: L1 read failed, retrying: ${e.message.split('\n')[0]}`))
-    this.reader = new InboxReader(opts.l1, opts.inbox, opts.fromBlock, { confirmations: opts.confirmations })
+    this.reader = new InboxReader(opts.l1, opts.inbox, opts.fromBlock, { confirmations: opts.confirmations, knownData: opts.knownBatchData })
     this.db = new Database(opts.dbPath)
     this.db.pragma('journal_mode = WAL')
     // The verifier re-derives everything from L1 on start; its file is a record, not the truth.
@@ -122,6 +129,10 @@ export class Verifier extends EventEmitter {
     const threads = opts.recoveryThreads ?? 0
     const executor = opts.thread ? await ExecutorThread.start(opts.genesis, threads, opts.background ? BACKGROUND_NICE : 0) : await BatchExecutor.create(opts.genesis, threads)
     return new Verifier(opts, executor)
+  }
+
+  get stats(): VerifierStats {
+    return { ...this.counts, knownDataBatches: this.reader.knownDataBatches }
   }
 
   private run(delayed: Uint8Array[], batches: BatchInput[]): Promise<ExecuteResult> {
@@ -174,9 +185,9 @@ export class Verifier extends EventEmitter {
         insert.run(v.index, v.stateRoot, v.machineRoot, v.outboxRoot, v.outboxCount, v.l1Block, v.steps)
         for (const w of e.withdrawals) insertW.run(w.index, b.index, w.l2Sender, w.to, w.asset, w.amount.toString())
       })()
-      this.stats.batches++
-      this.stats.executeMs += e.ms
-      if (inputs[i]!.known) this.stats.knownRecoveryBatches++
+      this.counts.batches++
+      this.counts.executeMs += e.ms
+      if (inputs[i]!.known) this.counts.knownRecoveryBatches++
       this.latest = v
       out.push(v)
       this.log(`verifier: batch ${b.index}${b.forced ? ' (forced)' : ''} from L1 block ${b.blockNumber}: state root ${v.stateRoot}`)

@@ -484,7 +484,7 @@ export class Sequencer extends EventEmitter {
     const { result, batch } = this.place(item, false, recovered)
     if (result.code !== ResultCode.OK) throw engineError(result.code, { signer })
     // Read now: later items of the same commit group may trade against this order.
-    const resting = tx.kind === 'Order' || tx.kind === 'Replace' ? (this.engine.order(result.orderId)?.remaining ?? 0n) : undefined
+    const resting = tx.kind === 'Order' || tx.kind === 'Replace' ? this.engine.orderRemaining(result.orderId) : undefined
     await this.whenDurable()
     const accepted: Accepted = { signer, batch, result, resting }
     this.emit('accepted', { ...accepted, tx })

@@ -116,6 +116,8 @@ describe('dispute game on L1', function () {
   let verifier: Verifier
   let program: Program
   let messages: Uint8Array[] = []
+  /** Each batch's data as read from its calldata. */
+  let posted: Uint8Array[] = []
   let delayed: Uint8Array[] = []
   /** Gas paid per account, so balance checks see only bond payments. */
   const spent = new Map<Address, bigint>()
@@ -225,6 +227,7 @@ describe('dispute game on L1', function () {
     verifier = await Verifier.create({ l1: pub as never, inbox: d.inbox, fromBlock: d.deployBlock, genesis: GENESIS, dbPath: `${tempDir('dispute')}/verifier.sqlite` })
     expect((await verifier.sync()).length).to.equal(batches.length)
     const read = await new InboxReader(pub as never, d.inbox, d.deployBlock).poll()
+    posted = read.batches.map((b) => b.data)
     messages = read.batches.map(l1BatchMessage)
     delayed = read.delayed.map((m) => m.bytes)
     program = loadEngineProgramFile(engineWasmPath())
@@ -443,6 +446,23 @@ describe('dispute game on L1', function () {
   }
 
   // ---------------------------------------------------------------------------------------------
+
+  it('an InboxReader takes a batch\'s data from knownData only when it gives L1\'s accumulator, else from the calldata', async () => {
+    expect(posted.length).to.be.greaterThan(1)
+    const right = new InboxReader(pub as never, d.inbox, d.deployBlock, { knownData: (i) => posted[i]?.slice() })
+    const a = await right.poll()
+    expect(right.knownDataBatches).to.equal(posted.length)
+    expect(a.batches.map(l1BatchMessage)).to.deep.equal(messages)
+    // One byte off in batch 1, and one batch the process knows nothing of: both read from calldata.
+    const forged = posted.map((x) => x.slice())
+    const last = forged[1]!.length - 1
+    forged[1]![last] = forged[1]![last]! ^ 1
+    const wrong = new InboxReader(pub as never, d.inbox, d.deployBlock, { knownData: (i) => (i === 0 ? undefined : forged[i]) })
+    const b = await wrong.poll()
+    expect(wrong.knownDataBatches).to.equal(posted.length - 2)
+    expect(b.batches.map(l1BatchMessage)).to.deep.equal(messages)
+    expect(b.batches.map((x) => x.afterAcc)).to.deep.equal(a.batches.map((x) => x.afterAcc))
+  })
 
   it('deploys the game bound to the engine module and the rollup', async () => {
     expect(await c.other.rollup.read.disputeGame()).to.equal(d.disputeGame)

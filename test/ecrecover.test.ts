@@ -1,7 +1,7 @@
 import { expect } from 'chai'
 import { bytesToHex, hexToBytes, keccak256, recoverAddress, toHex } from 'viem'
 import { privateKeyToAccount, generatePrivateKey } from 'viem/accounts'
-import { ecrecover, ecrecoverUncached } from '../executor/vm/ecrecover.js'
+import { RecoveryLog, ecrecover, ecrecoverUncached } from '../executor/vm/ecrecover.js'
 import { signatureToWire } from '../sdk/protocol.js'
 
 describe('fast ecrecover (libsecp256k1) agrees with viem', () => {
@@ -48,5 +48,35 @@ describe('ecrecover memo', () => {
     const b = ecrecoverUncached(digest, other)
     expect(a && bytesToHex(a)).to.equal(b && bytesToHex(b))
     expect(a && bytesToHex(a)).to.not.equal(account.address.toLowerCase())
+  })
+})
+
+describe('RecoveryLog', () => {
+  it('packs entries in push order across growth, and starts empty after each take', () => {
+    const entry = (i: number) => ({
+      digest: Uint8Array.from({ length: 32 }, (_, j) => (i * 7 + j) & 0xff),
+      vrs: Uint8Array.from({ length: 65 }, (_, j) => (i * 13 + j) & 0xff),
+      signer: i % 5 === 0 ? undefined : Uint8Array.from({ length: 20 }, (_, j) => (i * 3 + j + 1) & 0xff),
+    })
+    const log = new RecoveryLog()
+    const check = (n: number, from: number) => {
+      const k = log.take()
+      expect(k.count).to.equal(n)
+      expect([k.digests.length, k.signatures.length, k.signers.length, k.ok.length]).to.deep.equal([32 * n, 65 * n, 20 * n, n])
+      for (let i = 0; i < n; i++) {
+        const e = entry(from + i)
+        expect(k.digests.subarray(32 * i, 32 * i + 32)).to.deep.equal(e.digest)
+        expect(k.signatures.subarray(65 * i, 65 * i + 65)).to.deep.equal(e.vrs)
+        expect(k.ok[i]).to.equal(e.signer ? 1 : 0)
+        expect(k.signers.subarray(20 * i, 20 * i + 20)).to.deep.equal(e.signer ?? new Uint8Array(20))
+      }
+      expect(log.size).to.equal(0)
+    }
+    // More than its first buffers hold (1,024 entries), then fewer: a reused buffer holds nothing stale.
+    for (let i = 0; i < 2_500; i++) log.push(entry(i).digest, entry(i).vrs, entry(i).signer)
+    expect(log.size).to.equal(2_500)
+    check(2_500, 0)
+    for (let i = 0; i < 3; i++) log.push(entry(4 + i).digest, entry(4 + i).vrs, entry(4 + i).signer)
+    check(3, 4) // entry 5 (no signer) lands where entry 1 left a signer
   })
 })

@@ -349,6 +349,7 @@ describe('engine v1 invariants (long random run) and fuzzing', function () {
           if (t.orders.length === 0) continue
           const id = r.pick(t.orders)
           const o = engine.order(id)
+          expect(engine.orderRemaining(id)).to.equal(o?.remaining ?? 0n)
           if (!o) continue
           const p = o.market <= 3 ? roundTick(o.price + (o.isBuy ? -1n : 1n) * BigInt(r.int(5)) * tick(o.market), tick(o.market)) : o.price
           const res = exec(sign(t, { kind: 'Replace', message: { orderId: id, price: p, size: o.remaining + BigInt(r.int(3)), nonce } }), 'replace', t)

@@ -451,6 +451,20 @@ export class NativeEngine implements Engine {
     })
   }
 
+  /**
+   * The open size of an order (0n once it is filled, cancelled or unknown): what order() reads,
+   * without checksumming its owner's address, a keccak the sequencer would pay on every order.
+   */
+  orderRemaining(orderId: bigint): bigint {
+    if (orderId <= 0n || orderId >= 1n << 64n) return 0n
+    return this.query(() => {
+      const p = this.x.q_order(orderId) >>> 0
+      if (p === 0) return 0n
+      this.mem()
+      return this.dv.getBigUint64(p + 20 + 21)
+    })
+  }
+
   /** The account's open orders (resting and untriggered stops), newest first. */
   orders(account: Address): OrderView[] {
     const [hi, mid, lo] = NativeEngine.splitAddress(account)
