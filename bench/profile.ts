@@ -32,7 +32,15 @@ export interface ProfileSummary {
   totalMs: number
   areas: { area: string; ms: number; share: number }[]
   top: { frame: string; ms: number; share: number }[]
+  /**
+   * The longest stretches in which the thread never went idle (a request arriving then waits at
+   * least that long), each with the areas its samples fell in: where the latency tail comes from.
+   */
+  busiest: { ms: number; areas: { area: string; share: number }[] }[]
 }
+
+/** Busy stretches at least this long are reported (ProfileSummary.busiest). */
+const BUSY_STRETCH_MS = 10
 
 export async function profiled<T>(work: () => Promise<T>, intervalUs = 500): Promise<{ result: T; summary: ProfileSummary }> {
   const session = new Session()
@@ -43,7 +51,7 @@ export async function profiled<T>(work: () => Promise<T>, intervalUs = 500): Pro
   // BENCH_HEAPPROFILE=file.heapprofile: also where the allocations come from (every one sampled,
   // collected or not: garbage is what costs here), for Chrome DevTools' memory tab.
   if (process.env.BENCH_HEAPPROFILE) await session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never)
-  type Profile = { nodes: ProfileNode[]; startTime: number; endTime: number; samples: number[] }
+  type Profile = { nodes: ProfileNode[]; startTime: number; endTime: number; samples: number[]; timeDeltas: number[] }
   const stop = async () => {
     if (process.env.BENCH_HEAPPROFILE) {
       const h = (await session.post('HeapProfiler.stopSampling')) as unknown as { profile: unknown }
@@ -67,23 +75,46 @@ export async function profiled<T>(work: () => Promise<T>, intervalUs = 500): Pro
   const perSample = totalMs / Math.max(1, profile.samples.length)
   const areas = new Map<string, number>()
   const frames = new Map<string, number>()
+  const areaOf = new Map<number, string>()
   for (const n of profile.nodes) {
-    const ms = (n.hitCount ?? 0) * perSample
-    if (!ms) continue
     const { functionName, url } = n.callFrame
     const name = functionName || '(anonymous)'
     const area = AREAS.find(([, re]) => re.test(url) || (!url && re.test(name)))?.[0] ?? (url ? 'other JS' : 'native / unattributed')
+    areaOf.set(n.id, area)
+    const ms = (n.hitCount ?? 0) * perSample
+    if (!ms) continue
     areas.set(area, (areas.get(area) ?? 0) + ms)
     const short = url ? `${name} ${url.replace(/^.*\/(node_modules\/)?/, '').replace(/^file:\/\//, '')}:${n.callFrame.lineNumber + 1}` : name
     frames.set(short, (frames.get(short) ?? 0) + ms)
   }
   const sorted = (m: Map<string, number>) => [...m.entries()].sort((a, b) => b[1] - a[1])
+  // Stretches of consecutive non-idle samples (sample i ends timeDeltas[i] µs after sample i-1).
+  const stretches: { ms: number; areas: Map<string, number>; n: number }[] = []
+  let open: (typeof stretches)[number] | undefined
+  profile.samples.forEach((id, i) => {
+    const area = areaOf.get(id) ?? 'native / unattributed'
+    if (area === 'idle') {
+      if (open && open.ms >= BUSY_STRETCH_MS) stretches.push(open)
+      open = undefined
+      return
+    }
+    open ??= { ms: 0, areas: new Map(), n: 0 }
+    open.ms += (profile.timeDeltas[i] ?? 0) / 1000
+    open.n++
+    open.areas.set(area, (open.areas.get(area) ?? 0) + 1)
+  })
+  if (open && open.ms >= BUSY_STRETCH_MS) stretches.push(open)
+  const busiest = stretches
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, 8)
+    .map((b) => ({ ms: b.ms, areas: sorted(b.areas).slice(0, 4).map(([area, c]) => ({ area, share: c / b.n })) }))
   return {
     result: result!,
     summary: {
       totalMs,
       areas: sorted(areas).map(([area, ms]) => ({ area, ms, share: ms / totalMs })),
       top: sorted(frames).slice(0, 15).map(([frame, ms]) => ({ frame, ms, share: ms / totalMs })),
+      busiest,
     },
   }
 }

@@ -341,14 +341,19 @@ async function runLoad(ctx: BenchContext, dev: Devnet, C: { clients: number; acc
   }
   // 5b. Where the node process's time goes: a CPU profile of it during one more closed-loop phase
   // (profiling slows it down, so this phase's rate is not a figure).
-  // (BENCH_PROFILE_BATCH=10 profiles JSON-RPC batches of 10 instead of single orders.)
+  // (BENCH_PROFILE_BATCH=10 profiles JSON-RPC batches of 10 instead of single orders, and
+  // BENCH_PROFILE_LOAD=0.5 an open loop at half the maximum instead of a closed loop.)
   const profileBatch = Number(process.env.BENCH_PROFILE_BATCH ?? 1)
+  const profileLoad = Number(process.env.BENCH_PROFILE_LOAD ?? 0)
   await prepare(perAccountFor(profileBatch > 1 ? Math.max(4 * max, 12_000) : max, C.profileMs))
-  const { summary } = await profiled(() => phase('closed', 'http', C.profileMs, undefined, profileBatch))
+  if (profileLoad) await settle()
+  const { summary } = await profiled(() => phase(profileLoad ? 'open' : 'closed', 'http', C.profileMs, profileLoad ? profileLoad * max : undefined, profileBatch))
   ctx.progress(`CPU profile of the node process during that ${(C.profileMs / 1000).toFixed(0)} s closed loop (self time, share of wall time):`)
   for (const a of summary.areas) if (a.share >= 0.005) ctx.progress(`  ${(100 * a.share).toFixed(1).padStart(5)}%  ${a.area}`)
   ctx.progress('  top functions:')
   for (const f of summary.top) ctx.progress(`  ${(100 * f.share).toFixed(1).padStart(5)}%  ${f.frame}`)
+  ctx.progress(`  longest stretches without an idle sample (a request arriving then waits that long), and what ran in them:`)
+  for (const b of summary.busiest) ctx.progress(`  ${b.ms.toFixed(1).padStart(6)} ms  ${b.areas.map((a) => `${a.area} ${(100 * a.share).toFixed(0)}%`).join(', ')}`)
   const idle = summary.areas.find((a) => a.area === 'idle')?.share ?? 0
   ctx.figure({ key: 'sequencer_profile_busy_share', value: 1 - idle, unit: 'fraction', note: 'non-idle samples of the node main thread during the profiled phase' })
 

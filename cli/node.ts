@@ -160,6 +160,7 @@ export async function startNode(o: NodeOptions): Promise<NodeHandle> {
     wallet: seqWallet,
     inbox: o.deployment.inbox,
     log,
+    markPosted: (index, tx, block) => sequencer.markPosted(index, tx, block),
     onPosted: (index, tx, block) => server.publish('batches', jsonify({ event: 'posted', index, l1Tx: tx, l1Block: block })),
     onForeignBatch: async () => {
       try {

@@ -23,8 +23,10 @@ function apply(w: JournalWrite) {
       journal.appendItem(w.batches[i]!, w.bytes.subarray(start, end))
       start = end
     })
-  } else {
+  } else if (w.kind === 'close') {
     journal.closeBatch(w.index, w.data, w.roots, w.withdrawals) // a savepoint inside the commit
+  } else {
+    journal.markPosted(w.index, w.l1Tx, w.l1Block)
   }
 }
 

@@ -24,6 +24,7 @@ export type JournalWrite =
       ends: Uint32Array
     }
   | { kind: 'close'; index: number; data: Uint8Array; roots: { stateRoot: Hex; machineRoot: Hex; outboxRoot: Hex }; withdrawals: WithdrawalRecord[] }
+  | { kind: 'posted'; index: number; l1Tx: Hex; l1Block: bigint }
 
 /** How long drain() waits for the thread before declaring it stuck. */
 const DRAIN_TIMEOUT_MS = 60_000

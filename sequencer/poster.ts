@@ -26,6 +26,11 @@ export interface BatchPosterOptions {
   log?: (line: string) => void
   onPosted?: (index: number, tx: Hex, block: bigint) => void
   /**
+   * Records a batch as posted; default: `journal.markPosted` on this thread. A node passes its
+   * sequencer's, which commits on the journal thread (Sequencer.markPosted).
+   */
+  markPosted?: (index: number, tx: Hex, block: bigint) => Promise<void> | void
+  /**
    * Called when L1 holds another batch at an index the journal has (a forced inclusion): it must
    * rebuild the journal on top of L1 (sequencer/reconcile.ts); the job then tries again. Without
    * it, such a job fails for good.
@@ -147,7 +152,7 @@ export class BatchPoster {
       }
       const logs = await this.opts.l1.getContractEvents({ ...c, eventName: 'BatchDelivered', args: { batchIndex: BigInt(index) }, fromBlock: 0n })
       const log = logs[0]
-      this.opts.journal.markPosted(index, log?.transactionHash ?? zeroHash, log?.blockNumber ?? 0n)
+      await this.markPosted(index, log?.transactionHash ?? zeroHash, log?.blockNumber ?? 0n)
       this.log(`poster: batch ${index} was already on L1`)
       this.opts.onPosted?.(index, log?.transactionHash ?? zeroHash, log?.blockNumber ?? 0n)
       return
@@ -162,9 +167,14 @@ export class BatchPoster {
     })
     const receipt = await this.opts.l1.waitForTransactionReceipt({ hash })
     if (receipt.status !== 'success') throw new Error(`addSequencerBatch for batch ${index} reverted in tx ${hash}`)
-    this.opts.journal.markPosted(index, hash, receipt.blockNumber)
+    await this.markPosted(index, hash, receipt.blockNumber)
     this.log(`poster: batch ${index} posted in L1 block ${receipt.blockNumber} (${b.data.length} bytes, gas ${receipt.gasUsed})`)
     this.opts.onPosted?.(index, hash, receipt.blockNumber)
+  }
+
+  private async markPosted(index: number, tx: Hex, block: bigint) {
+    if (this.opts.markPosted) await this.opts.markPosted(index, tx, block)
+    else this.opts.journal.markPosted(index, tx, block)
   }
 
   async close() {

@@ -647,6 +647,20 @@ export class Sequencer extends EventEmitter {
     return closed
   }
 
+  /**
+   * Records that batch `index` landed on L1 (the poster calls it). With a journal thread the
+   * write commits there, like every other, and this resolves once it is durable: on this thread
+   * it would wait for an fsync, and for the journal thread's write lock (SQLite's busy handler
+   * sleeps), while requests wait behind it.
+   */
+  markPosted(index: number, l1Tx: Hex, l1Block: bigint): Promise<void> {
+    if (this.closed) return Promise.reject(new Error(`the sequencer is stopped: batch ${index} stays unposted in its journal, and the poster finds it on L1 after a restart`))
+    if (this.writer && !this.direct) return new Promise((resolve) => this.writer!.write({ kind: 'posted', index, l1Tx, l1Block }, resolve))
+    this.writer?.drain()
+    this.journal.markPosted(index, l1Tx, l1Block)
+    return Promise.resolve()
+  }
+
   batch(index: number): BatchRow | undefined {
     return this.journal.batch(index)
   }

@@ -137,8 +137,17 @@ describe('sequencer on threads (recovery pool, root thread, journal thread) equa
     expect(closed.length).to.be.greaterThan(3)
     expect(closed, 'batchClosed in batch order').to.deep.equal([...closed].sort((x, y) => x - y))
     expect(journalView(threaded)).to.deep.equal(journalView(plain))
+    // The poster's record of a landing commits on the journal thread, like every write there,
+    // and is durable (visible to the main connection) once the promise resolves.
+    const tx = `0x${'ab'.repeat(32)}` as const
+    await Promise.all([threaded.markPosted(closed[0]!, tx, 7n), plain.markPosted(closed[0]!, tx, 7n)])
+    expect(threaded.journal.batch(closed[0]!)).to.include({ status: 'posted', l1Tx: tx, l1Block: 7n })
+    expect(journalView(threaded)).to.deep.equal(journalView(plain))
     plain.close()
     threaded.close()
+    let refused = ''
+    await threaded.markPosted(closed[1]!, tx, 8n).catch((e: Error) => (refused = e.message))
+    expect(refused).to.match(/sequencer is stopped/)
   })
 
   it('hands each batch\'s signature recoveries on at its close: a verifier given them recovers nothing itself and reaches the same roots', async () => {
