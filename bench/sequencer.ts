@@ -348,7 +348,7 @@ async function runLoad(ctx: BenchContext, dev: Devnet, C: { clients: number; acc
   await prepare(perAccountFor(profileBatch > 1 ? Math.max(4 * max, 12_000) : max, C.profileMs))
   if (profileLoad) await settle()
   const { summary } = await profiled(() => phase(profileLoad ? 'open' : 'closed', 'http', C.profileMs, profileLoad ? profileLoad * max : undefined, profileBatch))
-  ctx.progress(`CPU profile of the node process during that ${(C.profileMs / 1000).toFixed(0)} s closed loop (self time, share of wall time):`)
+  ctx.progress(`CPU profile of the node process during that ${(C.profileMs / 1000).toFixed(0)} s ${profileLoad ? 'open' : 'closed'} loop (self time, share of wall time):`)
   for (const a of summary.areas) if (a.share >= 0.005) ctx.progress(`  ${(100 * a.share).toFixed(1).padStart(5)}%  ${a.area}`)
   ctx.progress('  top functions:')
   for (const f of summary.top) ctx.progress(`  ${(100 * f.share).toFixed(1).padStart(5)}%  ${f.frame}`)

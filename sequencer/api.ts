@@ -214,7 +214,7 @@ export function sequencerApi(seq: Sequencer, info: () => Record<string, unknown>
     vdx_getWithdrawals: (params) => jsonify(seq.journal.withdrawalsOf(addressParam(params))),
     vdx_getStatus: () => {
       const last = seq.journal.lastBatch()
-      const posted = seq.journal.batches('posted').at(-1)
+      const posted = seq.journal.lastPosted()
       return jsonify({
         l2ChainId: seq.genesis.chainId,
         openBatch: seq.openBatch ?? null,

@@ -52,6 +52,9 @@ const toBatch = (r: RawBatch): BatchRow => ({
   l1Block: r.l1_block === null ? undefined : BigInt(r.l1_block),
 })
 
+/** Every batches column but the data, for queries that do not need it. */
+const NO_DATA = 'idx, after_delayed, timestamp, status, NULL AS data, state_root, machine_root, outbox_root, l1_tx, l1_block'
+
 export class Journal {
   readonly db: Database.Database
   private stmts
@@ -69,6 +72,9 @@ export class Journal {
       CREATE TABLE IF NOT EXISTS items (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, batch INTEGER NOT NULL, item BLOB NOT NULL);
       CREATE INDEX IF NOT EXISTS items_batch ON items(batch);
+      -- A row's data (~100 KB) lies in overflow pages that SQLite walks to reach the columns
+      -- stored after it: queries by status or L1 block must find their few rows here, not scan.
+      CREATE INDEX IF NOT EXISTS batches_status ON batches(status, l1_block);
       CREATE TABLE IF NOT EXISTS delayed (idx INTEGER PRIMARY KEY, message BLOB NOT NULL);
       CREATE TABLE IF NOT EXISTS withdrawals (
         idx INTEGER PRIMARY KEY, batch INTEGER NOT NULL, l2_sender TEXT NOT NULL,
@@ -85,9 +91,13 @@ export class Journal {
       ),
       markPosted: this.db.prepare("UPDATE batches SET status = 'posted', l1_tx = ?, l1_block = ? WHERE idx = ?"),
       markUnposted: this.db.prepare("UPDATE batches SET status = 'closed', l1_tx = NULL, l1_block = NULL WHERE idx = ? AND status = 'posted'"),
+      // Two searches of batches_status (an OR of both would read every posted row).
       postedSince: this.db.prepare<[number], RawBatch>(
-        "SELECT idx, after_delayed, timestamp, status, NULL AS data, state_root, machine_root, outbox_root, l1_tx, l1_block FROM batches WHERE status = 'posted' AND (l1_block IS NULL OR l1_block >= ?) ORDER BY idx",
+        `SELECT ${NO_DATA} FROM batches WHERE status = 'posted' AND l1_block IS NULL
+         UNION ALL SELECT ${NO_DATA} FROM batches WHERE status = 'posted' AND l1_block >= ? ORDER BY idx`,
       ),
+      // MAX over batches_status alone (ORDER BY idx would read every posted row first).
+      lastPosted: this.db.prepare<[], RawBatch>(`SELECT ${NO_DATA} FROM batches WHERE idx = (SELECT MAX(idx) FROM batches WHERE status = 'posted')`),
       batch: this.db.prepare<[number], RawBatch>('SELECT * FROM batches WHERE idx = ?'),
       batches: this.db.prepare<[], RawBatch>('SELECT * FROM batches ORDER BY idx'),
       batchesWithStatus: this.db.prepare<[string], RawBatch>('SELECT * FROM batches WHERE status = ? ORDER BY idx'),
@@ -183,6 +193,12 @@ export class Journal {
   /** Batches posted at or after L1 block `block`, without their data (batch(index) has it). */
   postedSince(block: bigint): BatchRow[] {
     return this.stmts.postedSince.all(Number(block)).map(toBatch)
+  }
+
+  /** The last batch posted, without its data. */
+  lastPosted(): BatchRow | undefined {
+    const r = this.stmts.lastPosted.get()
+    return r && toBatch(r)
   }
 
   batch(index: number): BatchRow | undefined {

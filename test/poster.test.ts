@@ -34,6 +34,29 @@ describe('batch poster isolation', function () {
     b.close()
   })
 
+  it('finds posted batches by status and L1 block through an index, never by reading every batch\'s data', () => {
+    const j = new Journal(path.join(tempDir('journal-index'), 'j.sqlite'))
+    const data = new Uint8Array(100_000).fill(7)
+    const roots = { stateRoot: `0x${'01'.repeat(32)}`, machineRoot: `0x${'02'.repeat(32)}`, outboxRoot: `0x${'03'.repeat(32)}` } as const
+    j.db.transaction(() => {
+      for (let i = 0; i < 40; i++) {
+        j.openBatch(i, 0n, 1n)
+        if (i < 38) j.closeBatch(i, data, roots, [])
+        if (i < 35) j.markPosted(i, `0x${i.toString(16).padStart(64, '0')}`, BigInt(100 + i))
+      }
+    })()
+    expect(j.postedSince(130n).map((b) => b.index)).to.deep.equal([30, 31, 32, 33, 34])
+    expect(j.postedSince(130n).every((b) => b.data === undefined && b.stateRoot === roots.stateRoot)).to.equal(true)
+    expect(j.lastPosted()).to.include({ index: 34, l1Block: 134n, data: undefined })
+    expect(j.batches('closed').map((b) => b.index)).to.deep.equal([35, 36, 37])
+    // A scan would walk each row's ~25 overflow pages to reach the columns after its data.
+    const plan = (sql: string, ...args: unknown[]) => j.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args).map((r) => (r as { detail: string }).detail).join('; ')
+    const { stmts } = j as unknown as { stmts: Record<'postedSince' | 'lastPosted', { source: string }> }
+    expect(plan(stmts.postedSince.source, 130)).to.match(/INDEX batches_status/).and.not.match(/SCAN batches/)
+    expect(plan(stmts.lastPosted.source)).to.match(/INDEX batches_status/).and.not.match(/SCAN batches/)
+    j.close()
+  })
+
   it('two devnets with identical contract addresses on one Redis each post their own batches', async () => {
     devnets.push(await testDevnet(), await testDevnet())
     const [a, b] = devnets as [Devnet, Devnet]
