@@ -33,6 +33,7 @@ import { Sequencer } from '../sequencer/sequencer.js'
 import { parseSignedParams } from '../sequencer/validate.js'
 import { TxDigester } from '../sequencer/digest.js'
 import { jsonify } from '../sequencer/api.js'
+import type { LatencySummary } from '../sequencer/ackLatency.js'
 import { tempDir } from '../test/helpers/devnet.js'
 import type { FromClient, PhaseResult, ToClient } from './loadClient.js'
 import { FastSigner } from './signer.js'
@@ -87,6 +88,11 @@ interface Merged {
   /** Share of wall time the node's main thread ran on a core, and waited runnable for one (Linux schedstat; NaN elsewhere). */
   mainOnCpu: number
   mainRunWait: number
+  /** The same acknowledgements timed inside the sequencer, from submit to the durable reply (sequencer/ackLatency.ts). */
+  inner: LatencySummary
+  /** Its first part (until the signer is known and the arrival's turn comes) and its last (waiting for the group commit). */
+  innerAdmission: LatencySummary
+  innerDurable: LatencySummary
 }
 
 /** perf_hooks' GC entry kinds. */
@@ -221,6 +227,8 @@ async function runLoad(ctx: BenchContext, dev: Devnet, C: { clients: number; acc
     const p0 = { ...probe }
     const v0 = verifierMsNow()
     const sched0 = mainSchedstat()
+    const acks = dev.node.sequencer.ackLatency
+    const acks0 = [acks.total.copy(), acks.toAdmission.copy(), acks.toDurable.copy()] as const
     // The main thread's garbage-collection pauses (the stalls that GC makes on the event loop).
     const gc = { ms: 0, maxMs: 0, maxKind: '' }
     const gcObserver = new PerformanceObserver((list) => {
@@ -262,10 +270,13 @@ async function runLoad(ctx: BenchContext, dev: Devnet, C: { clients: number; acc
       gcMaxKind: gc.maxKind,
       mainOnCpu: (sched1[0] - sched0[0]) / 1e6 / durationMs,
       mainRunWait: (sched1[1] - sched0[1]) / 1e6 / durationMs,
+      inner: acks.total.since(acks0[0]).summary(),
+      innerAdmission: acks.toAdmission.since(acks0[1]).summary(),
+      innerDurable: acks.toDurable.since(acks0[2]).summary(),
     }
     phases.push(m)
     const errText = Object.keys(errors).length ? `; REJECTED ${JSON.stringify(errors)}` : ''
-    ctx.progress(`${mode}-loop ${transport}${batch > 1 ? ` (JSON-RPC batches of ${batch})` : ''}${rate ? ` at ${Math.round(rate)}/s offered` : ''}: ${Math.round(m.rate)} accepted/s over ${(durationMs / 1000).toFixed(0)} s, p50 ${quantile(m.latencies, 0.5).toFixed(1)} ms, p99 ${quantile(m.latencies, 0.99).toFixed(1)} ms; sequencer process ${(m.serverCpuMs / durationMs).toFixed(2)} cores, main-thread busy ${(100 * m.serverElu).toFixed(0)}% (on a core ${(100 * m.mainOnCpu).toFixed(0)}%, waiting for one ${(100 * m.mainRunWait).toFixed(0)}%), clients ${(m.clientCpuMs / durationMs).toFixed(2)} cores; event loop stalls p99 ${m.loopP99Ms.toFixed(1)} ms, max ${m.loopMaxMs.toFixed(0)} ms (GC ${(100 * m.gcMs / durationMs).toFixed(1)}% of the time, longest pause ${m.gcMaxMs.toFixed(0)} ms, ${m.gcMaxKind}); verifier thread busy ${(100 * m.verifierMs / durationMs).toFixed(0)}% of the time, ${m.closes} closeBatch ${m.closes ? (m.closeMs / m.closes).toFixed(1) : 0} ms each${errText}`)
+    ctx.progress(`${mode}-loop ${transport}${batch > 1 ? ` (JSON-RPC batches of ${batch})` : ''}${rate ? ` at ${Math.round(rate)}/s offered` : ''}: ${Math.round(m.rate)} accepted/s over ${(durationMs / 1000).toFixed(0)} s, p50 ${quantile(m.latencies, 0.5).toFixed(1)} ms, p99 ${quantile(m.latencies, 0.99).toFixed(1)} ms (inside the sequencer: p50 ${m.inner.p50Ms} ms, p99 ${m.inner.p99Ms} ms, of which until admitted p99 ${m.innerAdmission.p99Ms} ms, commit wait p99 ${m.innerDurable.p99Ms} ms); sequencer process ${(m.serverCpuMs / durationMs).toFixed(2)} cores, main-thread busy ${(100 * m.serverElu).toFixed(0)}% (on a core ${(100 * m.mainOnCpu).toFixed(0)}%, waiting for one ${(100 * m.mainRunWait).toFixed(0)}%), clients ${(m.clientCpuMs / durationMs).toFixed(2)} cores; event loop stalls p99 ${m.loopP99Ms.toFixed(1)} ms, max ${m.loopMaxMs.toFixed(0)} ms (GC ${(100 * m.gcMs / durationMs).toFixed(1)}% of the time, longest pause ${m.gcMaxMs.toFixed(0)} ms, ${m.gcMaxKind}); verifier thread busy ${(100 * m.verifierMs / durationMs).toFixed(0)}% of the time, ${m.closes} closeBatch ${m.closes ? (m.closeMs / m.closes).toFixed(1) : 0} ms each${errText}`)
     return m
   }
 
@@ -317,7 +328,10 @@ async function runLoad(ctx: BenchContext, dev: Devnet, C: { clients: number; acc
     const r = await phase('open', 'http', C.latencyMs, rate)
     ctx.figure({ key: `sequencer_p50_ms_at_${label}_load`, value: quantile(r.latencies, 0.5), unit: 'ms', note: `open loop at ${Math.round(rate)} orders/s offered (${Math.round(r.rate)} accepted/s)` })
     ctx.figure({ key: `sequencer_p99_ms_at_${label}_load`, value: quantile(r.latencies, 0.99), unit: 'ms', note: label === 'half' ? 'target <= 25 ms at half of 10,000/s' : undefined })
-    if (label === 'half') ctx.figure({ key: 'sequencer_event_loop_max_stall_ms_at_half_load', value: r.loopMaxMs, unit: 'ms', note: 'longest event-loop stall of the node process (perf_hooks monitorEventLoopDelay)' })
+    if (label === 'half') {
+      ctx.figure({ key: 'sequencer_event_loop_max_stall_ms_at_half_load', value: r.loopMaxMs, unit: 'ms', note: 'longest event-loop stall of the node process (perf_hooks monitorEventLoopDelay)' })
+      ctx.figure({ key: 'sequencer_inner_p99_ms_at_half_load', value: r.inner.p99Ms, unit: 'ms', note: 'the same acknowledgements timed inside the sequencer (submit to durable reply; no HTTP, no kernel, no client)' })
+    }
   }
 
   // 5. The same closed loop over WebSocket (8 connections per client process).

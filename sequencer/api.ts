@@ -220,6 +220,8 @@ export function sequencerApi(seq: Sequencer, info: () => Record<string, unknown>
         openBatch: seq.openBatch ?? null,
         latestBatch: last ? { index: last.index, status: last.status, stateRoot: last.stateRoot } : null,
         latestPostedBatch: posted ? { index: posted.index, l1Tx: posted.l1Tx, l1Block: posted.l1Block } : null,
+        // Inside the sequencer, over the last one to two minutes (sequencer/ackLatency.ts).
+        ackLatency: seq.ackLatency.recent(),
         delayedMessagesSeen: seq.delayedCount,
         engineClock: seq.engine.clock(),
         ...genesisKeys(seq.genesis),

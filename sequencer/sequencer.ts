@@ -26,6 +26,7 @@ import { type KnownRecoveries, RecoveryLog } from '../executor/vm/ecrecover.js'
 import { RootThread } from './rootThread.js'
 import { JournalWriter, type JournalWrite } from './journalWriter.js'
 import { SnapshotRoots, snapshotState, type StateRoots, type StateSnapshot } from './stateSnapshot.js'
+import { AckLatency } from './ackLatency.js'
 
 export interface SequencerOptions {
   journalPath: string
@@ -67,6 +68,8 @@ interface Closing {
 
 /** A submission waiting for its signer, in arrival order. */
 interface Arrival {
+  /** performance.now() at submit, for ackLatency. */
+  t0: number
   tx: TxMessage
   signature: Hex
   item: Uint8Array
@@ -143,6 +146,8 @@ export class Sequencer extends EventEmitter {
   private closed = false
   /** The recovery-pool answers of the open batch's items, handed on at its close ('batchRecoveries'). */
   private recoveries = new RecoveryLog()
+  /** From submit to the durable reply, for each accepted transaction (sequencer/ackLatency.ts). */
+  readonly ackLatency = new AckLatency()
 
   private constructor(
     readonly journal: Journal,
@@ -429,6 +434,7 @@ export class Sequencer extends EventEmitter {
    * overtakes an earlier one, so arrival order (and each account's nonce order) is kept.
    */
   submit(tx: TxMessage, signature: Hex, admit?: (signer: Address | undefined) => void): Promise<Accepted> {
+    const t0 = performance.now()
     let item: Uint8Array
     try {
       item = encodeItem(tx, signature)
@@ -437,13 +443,13 @@ export class Sequencer extends EventEmitter {
     }
     if (!this.pool) {
       try {
-        return this.admit(tx, signature, item, recoverSigner(this.digester, tx, signature), admit)
+        return this.admit(t0, tx, signature, item, recoverSigner(this.digester, tx, signature), admit)
       } catch (e) {
         return Promise.reject(e)
       }
     }
     return new Promise<Accepted>((resolve, reject) => {
-      const arrival: Arrival = { tx, signature, item, hook: admit, resolve, reject }
+      const arrival: Arrival = { t0, tx, signature, item, hook: admit, resolve, reject }
       this.arrivals.push(arrival)
       this.pool!.recover(arrival.item).then(
         (r: Recovered | undefined) => {
@@ -464,7 +470,7 @@ export class Sequencer extends EventEmitter {
       const a = this.arrivals.shift()!
       const o = a.outcome!
       if ('error' in o) a.reject(o.error)
-      else this.admit(a.tx, a.signature, a.item, o.recovered?.signer, a.hook, o.recovered).then(a.resolve, a.reject)
+      else this.admit(a.t0, a.tx, a.signature, a.item, o.recovered?.signer, a.hook, o.recovered).then(a.resolve, a.reject)
     }
   }
 
@@ -472,7 +478,8 @@ export class Sequencer extends EventEmitter {
    * Checks and executes a transaction whose signer is known (synchronously, up to the wait for
    * the group commit), then resolves once it is durable.
    */
-  private async admit(tx: TxMessage, signature: Hex, item: Uint8Array, signer: Address | undefined, hook?: (signer: Address | undefined) => void, recovered?: Recovered): Promise<Accepted> {
+  private async admit(t0: number, tx: TxMessage, signature: Hex, item: Uint8Array, signer: Address | undefined, hook?: (signer: Address | undefined) => void, recovered?: Recovered): Promise<Accepted> {
+    const t1 = performance.now()
     hook?.(signer)
     if (!signer) throw engineError(ResultCode.BAD_SIGNATURE)
     if (tx.kind !== 'OraclePrice') {
@@ -485,7 +492,10 @@ export class Sequencer extends EventEmitter {
     if (result.code !== ResultCode.OK) throw engineError(result.code, { signer })
     // Read now: later items of the same commit group may trade against this order.
     const resting = tx.kind === 'Order' || tx.kind === 'Replace' ? this.engine.orderRemaining(result.orderId) : undefined
+    const t2 = performance.now()
     await this.whenDurable()
+    const t3 = performance.now()
+    this.ackLatency.record(t3 - t0, t1 - t0, t3 - t2)
     const accepted: Accepted = { signer, batch, result, resting }
     this.emit('accepted', { ...accepted, tx })
     return accepted

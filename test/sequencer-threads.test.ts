@@ -87,6 +87,8 @@ describe('sequencer on threads (recovery pool, root thread, journal thread) equa
     const b = await run(threaded, txs)
     expect(b).to.deep.equal(a)
     expect(a.filter((x) => x.ok).length, 'every good order accepted (a reordered nonce would be refused)').to.equal(txs.filter((t) => !t.bad).length)
+    // One latency reading per acknowledgement, none for a refusal.
+    for (const seq of [plain, threaded]) expect(seq.ackLatency.total.count).to.equal(a.filter((x) => x.ok).length)
     for (const [i, x] of a.entries()) if (txs[i]!.bad) expect(x).to.deep.equal({ ok: false, code: engineErrorCode(ResultCode.BAD_SIGNATURE) })
 
     // Closes by size happened on both.

@@ -130,6 +130,17 @@ describe('sequencer JSON-RPC', function () {
     expect(ok.status).to.equal('accepted')
   })
 
+  it('vdx_getStatus reports the acknowledgement latency inside the sequencer over the last minutes', async () => {
+    const before = dev.node.sequencer.ackLatency.total.copy()
+    for (let i = 0; i < 3; i++) await client.placeOrder(trader(), { market: BTC_PERP.id, isBuy: true, price: PRICE - 6_000_000n, size: 1n })
+    expect(dev.node.sequencer.ackLatency.total.since(before).count).to.be.at.least(3)
+    const { ackLatency: l } = (await client.status()) as unknown as { ackLatency: { count: number; p50Ms: number; p99Ms: number; maxMs: number } }
+    expect(l.count).to.be.at.least(3)
+    expect(l.p50Ms).to.be.greaterThan(0)
+    expect(l.p99Ms).to.be.at.least(l.p50Ms)
+    expect(l.maxMs + 0.1).to.be.at.least(l.p99Ms)
+  })
+
   it('an oracle price from a non-oracle key → -32012', async () => {
     await expectError(client.submitOraclePrice(trader(), { market: BTC_PERP.id, price: PRICE, timestamp: 9_999_999_999n }), -32012, /oracle/)
   })
