@@ -10,6 +10,9 @@ import { isStopMessage } from '../executor/tsWorker.js'
 
 const { path, state } = workerData as { path: string; state: SharedArrayBuffer }
 const journal = new Journal(path)
+// The checkpoint thread copies the WAL back (sequencer/checkpointWorker.ts): no commit here
+// waits for a checkpoint, unless that thread stops and asks for SQLite's default back.
+journal.db.pragma('wal_autocheckpoint = 0')
 const progress = new Int32Array(state)
 
 let queue: { id: number; write: JournalWrite }[] = []
@@ -50,7 +53,11 @@ function commit() {
   parentPort!.postMessage({ committed: last })
 }
 
-parentPort!.on('message', (m: { id: number; write: JournalWrite }) => {
+parentPort!.on('message', (m: { id: number; write: JournalWrite } | { autocheckpoint: number }) => {
+  if ('autocheckpoint' in m) {
+    journal.db.pragma(`wal_autocheckpoint = ${m.autocheckpoint}`)
+    return
+  }
   if (isStopMessage(m)) {
     if (queue.length) commit()
     journal.close()

@@ -29,17 +29,45 @@ export type JournalWrite =
 /** How long drain() waits for the thread before declaring it stuck. */
 const DRAIN_TIMEOUT_MS = 60_000
 
+/** SQLite's default WAL size (pages) for a checkpoint by the committing connection. */
+const DEFAULT_AUTOCHECKPOINT = 1000
+
+export interface CheckpointStats {
+  /** Checkpoint rounds that copied frames, and the frames they copied. */
+  rounds: number
+  frames: number
+  failures: number
+}
+
 export class JournalWriter {
   private readonly worker: Worker
+  /** Copies the WAL into the database file off the commit path (sequencer/checkpointWorker.ts). */
+  private readonly checkpointer: Worker
+  readonly checkpoints: CheckpointStats = { rounds: 0, frames: 0, failures: 0 }
+  private closing = false
   /** [0]: the last committed write id; [1]: 1 once a commit failed. */
   private readonly progress: Int32Array
   private readonly pending: { id: number; onDurable: () => void }[] = []
   private nextId = 1
   private failure?: string
 
-  private constructor(worker: Worker, progress: Int32Array, private readonly onFatal: (why: string) => void) {
+  private constructor(worker: Worker, checkpointer: Worker, progress: Int32Array, private readonly onFatal: (why: string) => void, log: (line: string) => void) {
     this.worker = worker
+    this.checkpointer = checkpointer
     this.progress = progress
+    checkpointer.on('message', (m: { checkpointed?: number; failed?: string }) => {
+      if (m.checkpointed) {
+        this.checkpoints.rounds++
+        this.checkpoints.frames += m.checkpointed
+      } else if (m.failed) this.checkpoints.failures++
+    })
+    // Without that thread the WAL would only grow: the journal thread checkpoints again itself.
+    checkpointer.on('exit', (code) => {
+      if (this.closing) return
+      log(`journal: the checkpoint thread stopped (code ${code}); commits checkpoint the WAL themselves again`)
+      worker.postMessage({ autocheckpoint: DEFAULT_AUTOCHECKPOINT })
+    })
+    checkpointer.on('error', () => {})
     worker.on('message', (m: { committed?: number; failed?: string }) => {
       if (m.failed) this.fail(`journal commit failed: ${m.failed}`)
       else if (m.committed) this.release(m.committed)
@@ -51,14 +79,16 @@ export class JournalWriter {
   }
 
   /** Starts the thread on the journal file (its tables must exist: open the main Journal first). */
-  static async start(path: string, onFatal: (why: string) => void): Promise<JournalWriter> {
+  static async start(path: string, onFatal: (why: string) => void, log: (line: string) => void = () => {}): Promise<JournalWriter> {
     const state = new SharedArrayBuffer(8)
     const worker = tsWorker(new URL('./journalWorker.ts', import.meta.url), { path, state })
-    await new Promise<void>((resolve, reject) => {
-      worker.once('message', () => resolve())
-      worker.once('error', reject)
+    const checkpointer = tsWorker(new URL('./checkpointWorker.ts', import.meta.url), { path })
+    const ready = (w: Worker) => new Promise<void>((resolve, reject) => {
+      w.once('message', () => resolve())
+      w.once('error', reject)
     })
-    return new JournalWriter(worker, new Int32Array(state), onFatal)
+    await Promise.all([ready(worker), ready(checkpointer)])
+    return new JournalWriter(worker, checkpointer, new Int32Array(state), onFatal, log)
   }
 
   private fail(why: string) {
@@ -101,7 +131,8 @@ export class JournalWriter {
   }
 
   async close() {
+    this.closing = true
     this.drain()
-    await stopWorker(this.worker)
+    await Promise.all([stopWorker(this.worker), stopWorker(this.checkpointer)])
   }
 }

@@ -190,7 +190,12 @@ export class Sequencer extends EventEmitter {
     seq.replay()
     // Threads load their code in about a second: wait, so the first requests do not.
     await Promise.all([seq.pool?.ready(), seq.rootThread?.ready])
-    if (opts.journalThread) seq.writer = await JournalWriter.start(opts.journalPath, (why) => seq.fatal(why))
+    if (opts.journalThread) {
+      seq.writer = await JournalWriter.start(opts.journalPath, (why) => seq.fatal(why), seq.log)
+      // The writer's checkpoint thread copies the WAL back; this connection's rare writes (a
+      // reconcile, delayed messages) must not run a checkpoint on the event loop either.
+      seq.journal.db.pragma('wal_autocheckpoint = 0')
+    }
     return seq
   }
 
@@ -245,7 +250,7 @@ export class Sequencer extends EventEmitter {
   private replay() {
     const started = Date.now()
     let items = 0
-    const batches = this.journal.batches()
+    const batches = this.journal.batchesWithoutData()
     for (const [k, b] of batches.entries()) {
       this.engine.beginBatch({ afterDelayedCount: b.afterDelayedCount, timestamp: b.timestamp })
       this.lastTimestamp = b.timestamp

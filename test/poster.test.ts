@@ -49,6 +49,9 @@ describe('batch poster isolation', function () {
     expect(j.postedSince(130n).every((b) => b.data === undefined && b.stateRoot === roots.stateRoot)).to.equal(true)
     expect(j.lastPosted()).to.include({ index: 34, l1Block: 134n, data: undefined })
     expect(j.batches('closed').map((b) => b.index)).to.deep.equal([35, 36, 37])
+    const headers = j.batchesWithoutData()
+    expect(headers.map((b) => [b.index, b.status, b.data])).to.deep.equal(j.batches().map((b) => [b.index, b.status, undefined]))
+    expect(headers[36]).to.include({ stateRoot: roots.stateRoot, afterDelayedCount: 0n, timestamp: 1n })
     // A scan would walk each row's ~25 overflow pages to reach the columns after its data.
     const plan = (sql: string, ...args: unknown[]) => j.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args).map((r) => (r as { detail: string }).detail).join('; ')
     const { stmts } = j as unknown as { stmts: Record<'postedSince' | 'lastPosted', { source: string }> }

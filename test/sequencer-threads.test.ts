@@ -139,6 +139,15 @@ describe('sequencer on threads (recovery pool, root thread, journal thread) equa
     expect(closed.length).to.be.greaterThan(3)
     expect(closed, 'batchClosed in batch order').to.deep.equal([...closed].sort((x, y) => x - y))
     expect(journalView(threaded)).to.deep.equal(journalView(plain))
+    // The WAL is copied back by the checkpoint thread, never by a commit (on either connection).
+    const writer = (threaded as unknown as { writer: { checkpoints: { rounds: number; frames: number } } }).writer
+    for (let t = 0; writer.checkpoints.rounds === 0; t++) {
+      if (t > 100) throw new Error('the checkpoint thread copied nothing within 5 s')
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    expect(writer.checkpoints.frames).to.be.greaterThan(0)
+    expect(threaded.journal.db.pragma('wal_autocheckpoint', { simple: true })).to.equal(0)
+    expect(plain.journal.db.pragma('wal_autocheckpoint', { simple: true }), 'without a journal thread, SQLite\'s default').to.equal(1000)
     // The poster's record of a landing commits on the journal thread, like every write there,
     // and is durable (visible to the main connection) once the promise resolves.
     const tx = `0x${'ab'.repeat(32)}` as const
