@@ -58,20 +58,22 @@ export class LatencyHistogram {
     return h
   }
 
-  /** The upper edge of the bucket holding the q-quantile reading (0 when empty). */
+  /** The upper edge of the bucket holding the q-quantile reading, at most the largest reading (0 when empty). */
   quantile(q: number): number {
     if (this.count === 0) return 0
     const rank = Math.max(1, Math.ceil(q * this.count))
     let seen = 0
     for (let i = 0; i < BUCKETS; i++) {
       seen += this.buckets[i]!
-      if (seen >= rank) return i === BUCKETS - 1 ? this.maxMs : Number(((i + 1) * BUCKET_MS).toFixed(1))
+      if (seen >= rank) return i === BUCKETS - 1 ? this.maxMs : Math.min((i + 1) * BUCKET_MS, this.maxMs)
     }
     return this.maxMs
   }
 
+  /** Quantiles and the maximum, rounded alike to the bucket width (so p99 never shows above max). */
   summary(): LatencySummary {
-    return { count: this.count, p50Ms: this.quantile(0.5), p99Ms: this.quantile(0.99), maxMs: Number(this.maxMs.toFixed(1)) }
+    const r = (ms: number) => Number(ms.toFixed(1))
+    return { count: this.count, p50Ms: r(this.quantile(0.5)), p99Ms: r(this.quantile(0.99)), maxMs: r(this.maxMs) }
   }
 }
 
