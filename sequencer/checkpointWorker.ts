@@ -15,10 +15,18 @@ const { path } = workerData as { path: string }
 const db = new Database(path)
 db.pragma('busy_timeout = 5000')
 
+// SQLite counts the frames of the current WAL and how many of them are checkpointed so far; a
+// writer starts the WAL over once all are. The frames one round copied are the difference.
+let last = { log: 0, checkpointed: 0 }
+
 const timer = setInterval(() => {
   try {
     const [r] = db.pragma('wal_checkpoint(PASSIVE)') as { busy: number; log: number; checkpointed: number }[]
-    if (r && r.checkpointed > 0) parentPort!.postMessage({ checkpointed: r.checkpointed })
+    if (!r || r.log < 0) return
+    const restarted = r.log < last.log || r.checkpointed < last.checkpointed
+    const copied = restarted ? r.checkpointed : r.checkpointed - last.checkpointed
+    last = r
+    if (copied > 0) parentPort!.postMessage({ checkpointed: copied })
   } catch (e) {
     // Nothing is lost: the frames stay in the WAL, and the next round (or a restart) copies them.
     parentPort!.postMessage({ failed: (e as Error).message })

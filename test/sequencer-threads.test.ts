@@ -140,12 +140,17 @@ describe('sequencer on threads (recovery pool, root thread, journal thread) equa
     expect(closed, 'batchClosed in batch order').to.deep.equal([...closed].sort((x, y) => x - y))
     expect(journalView(threaded)).to.deep.equal(journalView(plain))
     // The WAL is copied back by the checkpoint thread, never by a commit (on either connection).
-    const writer = (threaded as unknown as { writer: { checkpoints: { rounds: number; frames: number } } }).writer
+    const writer = (threaded as unknown as { writer: { checkpoints: { rounds: number; frames: number; failures: number } } }).writer
     for (let t = 0; writer.checkpoints.rounds === 0; t++) {
       if (t > 100) throw new Error('the checkpoint thread copied nothing within 5 s')
       await new Promise((r) => setTimeout(r, 50))
     }
     expect(writer.checkpoints.frames).to.be.greaterThan(0)
+    // With nothing written meanwhile, later rounds copy (and count) nothing more.
+    await new Promise((r) => setTimeout(r, 600))
+    const idle = { ...writer.checkpoints }
+    await new Promise((r) => setTimeout(r, 1_200))
+    expect(writer.checkpoints).to.deep.equal(idle)
     expect(threaded.journal.db.pragma('wal_autocheckpoint', { simple: true })).to.equal(0)
     expect(plain.journal.db.pragma('wal_autocheckpoint', { simple: true }), 'without a journal thread, SQLite\'s default').to.equal(1000)
     // The poster's record of a landing commits on the journal thread, like every write there,
