@@ -9,6 +9,7 @@
 import path from 'node:path'
 import { Journal } from '../sequencer/journal.js'
 import { tempDir } from '../test/helpers/devnet.js'
+import { now, quantile } from './lib.js'
 
 const batches = Number(process.argv[2] ?? 2_000)
 const j = new Journal(path.join(tempDir('journal-costs'), 'journal.sqlite'))
@@ -16,13 +17,13 @@ const data = new Uint8Array(100_000).fill(7)
 const roots = { stateRoot: `0x${'01'.repeat(32)}`, machineRoot: `0x${'02'.repeat(32)}`, outboxRoot: `0x${'03'.repeat(32)}` } as const
 const item = new Uint8Array(97).fill(1)
 
-const ms = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!.toFixed(2)
+const ms = (xs: number[], q: number) => quantile(xs, q).toFixed(2)
 const timed = (n: number, f: () => void) => {
   const out: number[] = []
   for (let i = 0; i < n; i++) {
-    const t = performance.now()
+    const t = now()
     f()
-    out.push(performance.now() - t)
+    out.push(now() - t)
   }
   return out
 }
@@ -35,13 +36,9 @@ function fill(journal: Journal, from: number, n: number) {
   const posted: number[] = []
   for (let i = from; i < from + n; i++) {
     journal.openBatch(i, 0n, 1n)
-    let t = performance.now()
-    journal.closeBatch(i, data, roots, [])
-    close.push(performance.now() - t)
+    close.push(...timed(1, () => journal.closeBatch(i, data, roots, [])))
     if (i >= from + n - 3) continue
-    t = performance.now()
-    journal.markPosted(i, `0x${i.toString(16).padStart(64, '0')}`, BigInt(100 + i))
-    posted.push(performance.now() - t)
+    posted.push(...timed(1, () => journal.markPosted(i, `0x${i.toString(16).padStart(64, '0')}`, BigInt(100 + i))))
   }
   return { close, posted }
 }
@@ -50,8 +47,8 @@ other.db.pragma('wal_autocheckpoint = 0')
 const noCheckpoint = fill(other, 0, Math.min(batches, 400))
 other.close()
 const { close, posted } = fill(j, 0, batches)
-const NO_DATA = 'idx, status, state_root, l1_tx, l1_block'
-const scanSince = j.db.prepare(`SELECT ${NO_DATA} FROM batches NOT INDEXED WHERE status = 'posted' AND (l1_block IS NULL OR l1_block >= ?) ORDER BY idx`)
+const columns = 'idx, status, state_root, l1_tx, l1_block'
+const scanSince = j.db.prepare(`SELECT ${columns} FROM batches NOT INDEXED WHERE status = 'posted' AND (l1_block IS NULL OR l1_block >= ?) ORDER BY idx`)
 const scanLast = j.db.prepare("SELECT * FROM batches NOT INDEXED WHERE status = 'posted' ORDER BY idx")
 const since = BigInt(100 + batches - 40)
 console.log(`journal of ${batches} batches of 100 KB (${batches - 3} posted), SQLite WAL, synchronous=FULL:`)

@@ -84,6 +84,9 @@ export interface EngineStats {
 
 /** A 20-byte address as 0x-hex, either case. */
 const ADDRESS_HEX = /^0x[0-9a-fA-F]{40}$/
+/** q_order's record (docs/protocol.md §10): the owner's 20 bytes, then the order fields, whose open size is at this offset. */
+const ORDER_OWNER_BYTES = 20
+const ORDER_REMAINING = 21
 const u64 = (v: bigint) => BigInt.asUintN(64, v)
 
 /** Module roots by keccak256 of the wasm bytes: lowering the module once per process is enough. */
@@ -436,7 +439,7 @@ export class NativeEngine implements Engine {
       postOnly: (opts & 0x20) !== 0,
       reduceOnly: (opts & 0x40) !== 0,
       price: dv.getBigUint64(p + 13),
-      remaining: dv.getBigUint64(p + 21),
+      remaining: dv.getBigUint64(p + ORDER_REMAINING),
       triggerPrice: dv.getBigUint64(p + 29),
       expiry: dv.getBigUint64(p + 37),
     }
@@ -447,7 +450,7 @@ export class NativeEngine implements Engine {
     return this.query(() => {
       const p = this.x.q_order(orderId) >>> 0
       if (p === 0) return undefined
-      return { owner: getAddress(bytesToHex(this.mem().subarray(p, p + 20))), ...this.decodeOrder(p + 20) }
+      return { owner: getAddress(bytesToHex(this.mem().subarray(p, p + ORDER_OWNER_BYTES))), ...this.decodeOrder(p + ORDER_OWNER_BYTES) }
     })
   }
 
@@ -461,7 +464,7 @@ export class NativeEngine implements Engine {
       const p = this.x.q_order(orderId) >>> 0
       if (p === 0) return 0n
       this.mem()
-      return this.dv.getBigUint64(p + 20 + 21)
+      return this.dv.getBigUint64(p + ORDER_OWNER_BYTES + ORDER_REMAINING)
     })
   }
 
