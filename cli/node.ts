@@ -194,8 +194,15 @@ export async function startNode(o: NodeOptions): Promise<NodeHandle> {
   const readL1 = async () => {
     while (!stopped) {
       try {
-        const { delayed, headTimestamp } = await delayedReader.poll()
-        sequencer.addDelayed(delayed.map((d) => ({ index: d.index, bytes: d.bytes })), headTimestamp)
+        const { delayed, headTimestamp, reorg } = await delayedReader.poll()
+        if (reorg && reorg.delayed < sequencer.delayedCount) {
+          log(`sequencer: an L1 reorg back to block ${reorg.ancestor} took back delayed messages from ${reorg.delayed} on, and this sequencer had included up to ${sequencer.delayedCount - 1}: unless L1 delivers the same messages again, batches that read them cannot be posted (--l1-confirmations is ${o.l1Confirmations ?? 0}; set it to this L1's finality depth)`)
+        }
+        try {
+          sequencer.addDelayed(delayed.map((d) => ({ index: d.index, bytes: d.bytes })), headTimestamp)
+        } catch (e) {
+          log(`sequencer: ${(e as Error).message}`)
+        }
       } catch (e) {
         log(`sequencer: L1 read failed, retrying: ${(e as Error).message.split('\n')[0]}`)
       }

@@ -56,6 +56,9 @@ export interface ExecuteResult {
   error?: string
 }
 
+/** An engine state at a batch boundary: what a state root and a VM machine are built from. */
+export interface EngineState { memory: Uint8Array; globals: GlobalValue[] }
+
 export interface GenesisRootsInfo { stateRoot: Hex; machineRoot: Hex; outboxRoot: Hex; moduleRoot: Hex }
 
 /** The signed items of a batch message (header ‖ format ‖ items), as the engine will split them. */
@@ -74,15 +77,34 @@ export function batchItems(message: Uint8Array): Uint8Array[] {
 export class BatchExecutor {
   private readonly delayed: Uint8Array[] = []
   readonly genesisRoots: GenesisRootsInfo
+  private engine_: NativeEngine
+  private tracker: StateRootTracker
 
   private constructor(
-    readonly engine: NativeEngine,
-    private readonly tracker: StateRootTracker,
+    engine: NativeEngine,
     private readonly program: Program,
     private readonly pool?: RecoveryPool,
   ) {
-    const g = tracker.compute(0n)
+    this.engine_ = engine
+    this.tracker = new StateRootTracker(engine)
+    const g = this.tracker.compute(0n)
     this.genesisRoots = { stateRoot: g.stateRoot, machineRoot: g.machineRoot, outboxRoot: g.outboxRoot, moduleRoot: g.moduleRoot }
+  }
+
+  /** The native engine, in the state after the last batch run. */
+  get engine(): NativeEngine {
+    return this.engine_
+  }
+
+  /** A fresh engine instance whose delayed-message reads come from this executor's list. */
+  private static loadEngine(delayed: () => Uint8Array[]): Promise<NativeEngine> {
+    return NativeEngine.load({
+      delayed: (i) => {
+        const m = delayed()[Number(i)]
+        if (!m) throw new Error(`batch reads delayed message ${i} that L1 has not delivered`)
+        return m
+      },
+    })
   }
 
   /**
@@ -91,19 +113,30 @@ export class BatchExecutor {
    */
   static async create(genesis: GenesisConfig, recoveryThreads = 0, nice = 0): Promise<BatchExecutor> {
     let self: BatchExecutor | undefined
-    const engine = await NativeEngine.load({
-      delayed: (i) => {
-        const m = self?.delayed[Number(i)]
-        if (!m) throw new Error(`batch reads delayed message ${i} that L1 has not delivered`)
-        return m
-      },
-    })
+    const engine = await BatchExecutor.loadEngine(() => self?.delayed ?? [])
     engine.init(encodeGenesis(genesis))
     const program = loadEngineProgramFile(engineWasmPath())
     if (bytesToHex(program.moduleRoot) !== engine.moduleRoot) throw new Error('the VM and the native engine loaded different engine modules')
     const pool = recoveryThreads > 0 ? new RecoveryPool({ chainId: genesis.chainId, threads: recoveryThreads, nice }) : undefined
-    self = new BatchExecutor(engine, new StateRootTracker(engine), program, pool)
+    self = new BatchExecutor(engine, program, pool)
     return self
+  }
+
+  /**
+   * Goes back after an L1 reorg took inputs back: keeps only the first `delayedCount` delayed
+   * messages and, when batches were taken back too, the engine state before the first of them (as
+   * ExecutedBatch.before kept it, memory inflated). A new engine instance holds that state, because
+   * memory never shrinks in place.
+   */
+  async restore(delayedCount: number, state?: EngineState): Promise<void> {
+    if (delayedCount > this.delayed.length) throw new Error(`restore to ${delayedCount} delayed messages, but only ${this.delayed.length} are known`)
+    if (state) {
+      const engine = await BatchExecutor.loadEngine(() => this.delayed)
+      engine.restore(state)
+      this.engine_ = engine
+      this.tracker = new StateRootTracker(engine)
+    }
+    this.delayed.length = delayedCount
   }
 
   addDelayed(messages: Uint8Array[]) {

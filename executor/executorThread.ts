@@ -4,7 +4,7 @@
  * answers requests. Same answers as the in-thread executor: the same code runs there.
  */
 import type { Worker } from 'node:worker_threads'
-import type { BatchInput, ExecuteResult, GenesisRootsInfo } from './batchExecutor.js'
+import type { BatchInput, EngineState, ExecuteResult, GenesisRootsInfo } from './batchExecutor.js'
 import type { ToExecutor } from './executorWorker.js'
 import { stopWorker, tsWorker } from './tsWorker.js'
 import type { GenesisConfig } from '../sdk/protocol.js'
@@ -48,6 +48,17 @@ export class ExecutorThread {
       this.waiting.set(id, { resolve, reject })
       this.worker.postMessage({ id, delayed, batches } satisfies ToExecutor)
     })
+  }
+
+  /** BatchExecutor.restore on the thread; resolves when done, rejects with its error. */
+  async restore(delayedCount: number, state?: EngineState): Promise<void> {
+    if (this.dead) throw this.dead
+    const id = this.nextId++
+    const result = await new Promise<ExecuteResult>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject })
+      this.worker.postMessage({ id, restore: { delayedCount, state } } satisfies ToExecutor)
+    })
+    if (result.error) throw new Error(result.error)
   }
 
   async close() {

@@ -2,8 +2,14 @@
  * Reads the L2's inputs from L1 alone: sequencer batches (their data comes from the posting
  * transaction's calldata, as the contract keeps only a hash) and delayed messages (their bytes
  * come from the DelayedMessage event). Checks every batch against the on-chain accumulator.
+ *
+ * L1 reorgs: the reader remembers the hash of every block it read an input from and of the last
+ * block of every poll. Each poll first checks that the last of them is still on L1; if it is not,
+ * it finds the newest one that is (every block before it is then unchanged too, since a block hash
+ * commits to its parents), forgets every input read after it, reads again from there, and says so
+ * in the poll's `reorg`, so that whoever derived state from the forgotten inputs can undo that.
  */
-import { type Address, type Hex, bytesToHex, decodeFunctionData, hexToBytes, keccak256, concat, zeroHash } from 'viem'
+import { type Address, type Hex, BlockNotFoundError, bytesToHex, decodeFunctionData, hexToBytes, keccak256, concat, zeroHash } from 'viem'
 import { sequencerInboxAbi } from '../contracts/out/artifacts.js'
 import type { L1Public } from '../contracts/l1.js'
 import { encodeDelayedMessage, batchMessage, type BatchHeader } from '../sdk/protocol.js'
@@ -30,6 +36,29 @@ export interface L1DelayedMessage {
   blockNumber: bigint
 }
 
+/**
+ * What an L1 reorg took back, reported by the poll that noticed it. Every input read from a block
+ * after `ancestor` is forgotten, and the poll's batches and delayed messages are read again from
+ * there (the same or different ones).
+ */
+export interface L1Reorg {
+  /** The newest block the reader had read that L1 still has. */
+  ancestor: bigint
+  /** The first batch index forgotten (equal to the count read before, when none was). */
+  batch: number
+  /** The first delayed message index forgotten (likewise). */
+  delayed: number
+}
+
+/** A block the reader read, by number and hash. */
+interface SeenBlock { number: bigint; hash: Hex }
+
+/**
+ * Blocks remembered for reorg detection. A reorg that replaces all of them is deeper than any L1
+ * finality (one per poll and per input: thousands of blocks), and is reported as an error.
+ */
+const MAX_SEEN_BLOCKS = 4_096
+
 /** The engine's view of a batch: header ‖ data. */
 export const l1BatchMessage = (b: L1Batch) => batchMessage(b.header, b.data)
 
@@ -51,6 +80,14 @@ export class InboxReader {
   private nextBatch = 0
   /** Accumulators of the batches read so far, to recognise one an L1 reorg delivered again. */
   private batchAccs: Hex[] = []
+  /** The L1 block of each batch and each delayed message read so far (a reorg forgets by block). */
+  private batchBlocks: bigint[] = []
+  private delayedBlocks: bigint[] = []
+  /** Blocks read, ascending: where each input came from and where each poll stopped. */
+  private seen: SeenBlock[] = []
+  /** Whether `seen` has dropped its oldest blocks (MAX_SEEN_BLOCKS). */
+  private seenTrimmed = false
+  private readonly fromBlock: bigint
   /** Batches whose data came from opts.knownData (matched by accumulator), not from their calldata. */
   knownDataBatches = 0
 
@@ -73,10 +110,62 @@ export class InboxReader {
     private readonly opts: { delayedOnly?: boolean; confirmations?: bigint; knownData?: (index: number) => Uint8Array | undefined } = {},
   ) {
     this.nextBlock = fromBlock
+    this.fromBlock = fromBlock
   }
 
-  /** Everything new on L1 up to its head (less `confirmations`), in order; `head` is the real head. */
-  async poll(): Promise<{ batches: L1Batch[]; delayed: L1DelayedMessage[]; head: bigint; headTimestamp: bigint }> {
+  /** Whether L1 still has block `b` (a shorter chain no longer has the number at all). */
+  private async onL1(b: SeenBlock): Promise<boolean> {
+    try {
+      return (await this.client.getBlock({ blockNumber: b.number })).hash === b.hash
+    } catch (e) {
+      if (e instanceof BlockNotFoundError) return false
+      throw e
+    }
+  }
+
+  /**
+   * The newest block read that L1 still has, or undefined when the last one read is still there
+   * (no reorg touched what was read). Binary search: a block on L1 means all before it are too.
+   */
+  private async findAncestor(): Promise<bigint | undefined> {
+    const seen = this.seen
+    if (!seen.length || (await this.onL1(seen[seen.length - 1]!))) return undefined
+    let lo = 0
+    let hi = seen.length - 1 // seen[hi] is gone; find the last index still on L1, or -1
+    if (!(await this.onL1(seen[0]!))) {
+      if (this.seenTrimmed) {
+        throw new Error(
+          `an L1 reorg replaced every block this reader remembers (${seen[0]!.number} to ${seen[seen.length - 1]!.number}), deeper than any L1 finality: check that the L1 RPC endpoint serves the same chain, then restart the node, which reads L1 again from block ${this.fromBlock}`,
+        )
+      }
+      // Deeper than anything read: everything is read again.
+      return this.fromBlock - 1n
+    }
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1
+      if (await this.onL1(seen[mid]!)) lo = mid
+      else hi = mid
+    }
+    return seen[lo]!.number
+  }
+
+  /** Appends a block to a poll's copy of `seen`; true when that dropped the oldest. */
+  private static see(seen: SeenBlock[], b: SeenBlock): boolean {
+    const last = seen[seen.length - 1]
+    if (last && last.number >= b.number) return false
+    seen.push(b)
+    if (seen.length <= MAX_SEEN_BLOCKS) return false
+    seen.splice(0, seen.length - MAX_SEEN_BLOCKS)
+    return true
+  }
+
+  /**
+   * Everything new on L1 up to its head (less `confirmations`), in order; `head` is the real head.
+   * After an L1 reorg that replaced blocks already read, `reorg` says what was forgotten, and the
+   * inputs returned start again from there.
+   */
+  async poll(): Promise<{ batches: L1Batch[]; delayed: L1DelayedMessage[]; head: bigint; headTimestamp: bigint; reorg?: L1Reorg }> {
+    const ancestor = await this.findAncestor()
     const headBlock = await this.client.getBlock({ blockTag: 'latest' })
     const head = headBlock.number
     const upTo = head - (this.opts.confirmations ?? 0n)
@@ -85,10 +174,26 @@ export class InboxReader {
     // Work on copies: a failed read (RPC error mid-way) must leave the cursor where it was.
     const delayedAccs = [...this.delayedAccs]
     const batchAccs = [...this.batchAccs]
+    const batchBlocks = [...this.batchBlocks]
+    const delayedBlocks = [...this.delayedBlocks]
+    const seen = [...this.seen]
+    let trimmed = this.seenTrimmed
     let lastBatchAcc = this.lastBatchAcc
     let nextBatch = this.nextBatch
     let nextBlock = this.nextBlock
     let knownData = 0
+    let reorg: L1Reorg | undefined
+    if (ancestor !== undefined) {
+      // Inputs are read in block order, so those after the ancestor are a suffix of each list.
+      const keptBatches = batchBlocks.findIndex((b) => b > ancestor)
+      const keptDelayed = delayedBlocks.findIndex((b) => b > ancestor)
+      reorg = { ancestor, batch: keptBatches < 0 ? batchAccs.length : keptBatches, delayed: keptDelayed < 0 ? delayedAccs.length : keptDelayed }
+      batchAccs.length = batchBlocks.length = nextBatch = reorg.batch
+      delayedAccs.length = delayedBlocks.length = reorg.delayed
+      lastBatchAcc = batchAccs[reorg.batch - 1] ?? zeroHash
+      while (seen.length && seen[seen.length - 1]!.number > ancestor) seen.pop()
+      nextBlock = ancestor + 1n
+    }
     while (nextBlock <= upTo) {
       const toBlock = nextBlock + LOG_RANGE - 1n < upTo ? nextBlock + LOG_RANGE - 1n : upTo
       const logs = await this.client.getContractEvents({
@@ -112,6 +217,8 @@ export class InboxReader {
           const prev = delayedAccs[index - 1] ?? zeroHash
           if (a.beforeAcc !== prev) throw new Error(`delayed accumulator mismatch at ${index}`)
           delayedAccs.push(keccak256(concat([prev, keccak256(bytes)])))
+          delayedBlocks.push(log.blockNumber)
+          if (InboxReader.see(seen, { number: log.blockNumber, hash: log.blockHash })) trimmed = true
           delayed.push({ index, kind: Number(a.kind), sender: a.sender, timestamp: a.timestamp, payload, bytes, blockNumber: log.blockNumber })
         } else if (log.eventName === 'BatchDelivered') {
           const a = log.args as { batchIndex: bigint; beforeAcc: Hex; afterAcc: Hex; afterDelayedCount: bigint; timestamp: bigint; forced: boolean }
@@ -139,19 +246,30 @@ export class InboxReader {
           if (acc !== a.afterAcc) throw new Error(`batch ${index}: data from tx ${log.transactionHash} does not match the inbox accumulator`)
           lastBatchAcc = acc
           batchAccs.push(acc)
+          batchBlocks.push(log.blockNumber)
+          if (InboxReader.see(seen, { number: log.blockNumber, hash: log.blockHash })) trimmed = true
           nextBatch++
           batches.push({ index, header, data, forced: a.forced, afterAcc: acc, txHash: log.transactionHash, blockNumber: log.blockNumber })
         }
       }
       nextBlock = toBlock + 1n
     }
+    // Where this poll stopped: the block a reorg check looks at next time.
+    if (upTo >= this.fromBlock && (!seen.length || seen[seen.length - 1]!.number < upTo)) {
+      const top = upTo === head ? headBlock : await this.client.getBlock({ blockNumber: upTo })
+      if (InboxReader.see(seen, { number: upTo, hash: top.hash })) trimmed = true
+    }
     this.delayedAccs = delayedAccs
     this.batchAccs = batchAccs
+    this.batchBlocks = batchBlocks
+    this.delayedBlocks = delayedBlocks
+    this.seen = seen
+    this.seenTrimmed = trimmed
     this.lastBatchAcc = lastBatchAcc
     this.nextBatch = nextBatch
     this.nextBlock = nextBlock
     this.knownDataBatches += knownData
-    return { batches, delayed, head, headTimestamp: headBlock.timestamp }
+    return { batches, delayed, head, headTimestamp: headBlock.timestamp, reorg }
   }
 }
 

@@ -10,6 +10,10 @@
  *
  * That compute lives in executor/batchExecutor.ts, on this thread or (option `thread`) on a worker
  * thread; this class keeps the records (SQLite, the states kept for dispute traces) and the API.
+ *
+ * An L1 reorg that takes back batches or delayed messages already derived (InboxReader's `reorg`)
+ * takes this verifier back too: to the engine state it kept before the first batch taken back,
+ * its records of later batches deleted, and it derives again from there.
  */
 import Database from 'better-sqlite3'
 import { EventEmitter } from 'node:events'
@@ -17,9 +21,9 @@ import { inflateRawSync } from 'node:zlib'
 import type { Address, Hex } from 'viem'
 import type { NativeEngine } from './engine/host.js'
 import type { WithdrawalRecord } from './engine/types.js'
-import { InboxReader, l1BatchMessage } from './inboxReader.js'
+import { InboxReader, type L1Reorg, l1BatchMessage } from './inboxReader.js'
 import { PollLoop } from './pollLoop.js'
-import { BatchExecutor, type BatchInput, type ExecuteResult } from './batchExecutor.js'
+import { BatchExecutor, type BatchInput, type EngineState, type ExecuteResult } from './batchExecutor.js'
 import { ExecutorThread } from './executorThread.js'
 import { BACKGROUND_NICE } from './tsWorker.js'
 import type { GlobalValue } from './vm/stateRoot.js'
@@ -88,9 +92,19 @@ export interface VerifierStats {
   knownRecoveryBatches: number
   /** Batches whose data came from knownBatchData, matched by L1's accumulator, not from calldata. */
   knownDataBatches: number
+  /** L1 reorgs that took back batches or delayed messages this verifier had derived from. */
+  reorgs: number
+  /** Batches those reorgs took back (each derived again from whatever L1 then holds). */
+  batchesTakenBack: number
 }
 
-/** Events: 'batch' (VerifiedBatch). */
+/** A reorg the verifier went back for: the reader's report and the batches it had derived. */
+export interface VerifierReorg extends L1Reorg {
+  /** The batches derived before the reorg: those from `batch` on were taken back. */
+  derivedBefore: number
+}
+
+/** Events: 'batch' (VerifiedBatch), 'reorg' (VerifierReorg). */
 export class Verifier extends EventEmitter {
   private readonly db: Database.Database
   private readonly reader: InboxReader
@@ -102,7 +116,9 @@ export class Verifier extends EventEmitter {
   private latest?: VerifiedBatch
   /** The genesis roots (inbox position 0). */
   readonly genesisRoots: { stateRoot: Hex; machineRoot: Hex; outboxRoot: Hex; moduleRoot: Hex }
-  private readonly counts = { batches: 0, executeMs: 0, knownRecoveryBatches: 0 }
+  private readonly counts = { batches: 0, executeMs: 0, knownRecoveryBatches: 0, reorgs: 0, batchesTakenBack: 0 }
+  /** Set when a reorg could not be followed: every later sync fails with it. */
+  private broken?: Error
   /** Recoveries a sequencer in this process made for its batches, by batch index, until run. */
   private readonly known = new Map<number, KnownRecoveries>()
 
@@ -161,7 +177,9 @@ export class Verifier extends EventEmitter {
 
   /** Reads L1 once and executes every new batch. Returns the batches verified. */
   async sync(): Promise<VerifiedBatch[]> {
-    const { batches, delayed } = await this.reader.poll()
+    if (this.broken) throw this.broken
+    const { batches, delayed, reorg } = await this.reader.poll()
+    if (reorg) await this.goBack(reorg)
     for (const d of delayed) this.delayed.push(d.bytes)
     if (!batches.length && !delayed.length) return []
     const inputs: BatchInput[] = batches.map((b) => ({ index: b.index, message: l1BatchMessage(b), known: this.known.get(b.index) }))
@@ -197,6 +215,49 @@ export class Verifier extends EventEmitter {
     }
     if (error) throw new Error(error)
     return out
+  }
+
+  /**
+   * Follows an L1 reorg that took back inputs this verifier derived from: its records of the
+   * batches taken back go first (so nobody reads them as verified meanwhile), then the engine goes
+   * back to the state kept before the first of them. If that state is no longer kept, the verifier
+   * stops verifying with an error that says how to recover.
+   */
+  private async goBack(r: L1Reorg) {
+    const derived = this.latest ? this.latest.index + 1 : 0
+    if (r.batch >= derived && r.delayed >= this.delayed.length) {
+      this.log(`verifier: L1 reorg back to block ${r.ancestor}; it took back nothing this verifier derived from`)
+      return
+    }
+    let state: EngineState | undefined
+    if (r.batch < derived) {
+      const kept = this.states.get(r.batch)
+      if (!kept) {
+        this.broken = new Error(
+          `an L1 reorg back to block ${r.ancestor} took back batch ${r.batch} and later, but this verifier no longer keeps the engine state before batch ${r.batch} (it keeps the last ${this.opts.keepStates ?? 256}): restart the node, which derives everything from L1 again`,
+        )
+        throw this.broken
+      }
+      state = { memory: new Uint8Array(inflateRawSync(kept.memory)), globals: kept.globals }
+    }
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM verified WHERE idx >= ?').run(r.batch)
+      this.db.prepare('DELETE FROM withdrawals WHERE batch >= ?').run(r.batch)
+    })()
+    for (const k of [...this.states.keys()]) if (k >= r.batch) this.states.delete(k)
+    this.delayed.length = r.delayed
+    this.latest = r.batch > 0 ? this.verified(r.batch - 1) : undefined
+    this.counts.reorgs++
+    this.counts.batchesTakenBack += Math.max(0, derived - r.batch)
+    const what = r.batch < derived ? `batches ${r.batch}..${derived - 1}` : 'no batch'
+    this.log(`verifier: L1 reorg back to block ${r.ancestor} took back ${what} and delayed messages from ${r.delayed} on; deriving again from there`)
+    try {
+      await this.executor.restore(r.delayed, state)
+    } catch (e) {
+      this.broken = new Error(`the verifier could not go back to batch ${r.batch} after an L1 reorg (${(e as Error).message}): restart the node, which derives everything from L1 again`)
+      throw this.broken
+    }
+    this.emit('reorg', { ...r, derivedBefore: derived } satisfies VerifierReorg)
   }
 
   /** Keeps the engine state before batch `index`, for dispute traces. */

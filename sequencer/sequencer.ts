@@ -313,8 +313,20 @@ export class Sequencer extends EventEmitter {
     return this.delayed.length
   }
 
-  /** Records delayed messages seen on L1 (in index order) so the next batch includes them. */
+  /**
+   * Records delayed messages seen on L1 (in index order) so the next batch includes them. One it
+   * already has (read again after an L1 reorg) must be the same message: a different one means a
+   * reorg deeper than --l1-confirmations replaced a message batches already read, an error.
+   */
   addDelayed(messages: { index: number; bytes: Uint8Array }[], l1Timestamp?: bigint) {
+    for (const m of messages) {
+      const had = this.delayed[m.index]
+      if (had && Buffer.compare(had, m.bytes) !== 0) {
+        throw new Error(
+          `L1's delayed message ${m.index} is no longer the one this sequencer included: an L1 reorg deeper than --l1-confirmations replaced it, so batches that read it cannot be posted. Run nodes with --l1-confirmations at least as deep as this L1's reorgs go (its finality depth)`,
+        )
+      }
+    }
     if (l1Timestamp !== undefined && l1Timestamp > this.l1Timestamp) this.l1Timestamp = l1Timestamp
     for (const m of messages) {
       if (m.index < this.delayed.length) continue

@@ -604,6 +604,34 @@ describe('engine', () => {
       expectSameMachine(h.engine, b)
       expect(b.batchCount()).to.equal(BigInt(h.batches.length))
     })
+
+    it('restore puts a fresh instance into a copied state: same machine, and the same after the next batch', async () => {
+      // a state some batches back (what a verifier goes back to after an L1 reorg)
+      const back = await h.fresh()
+      const upTo = h.batches.length - 2
+      for (const m of h.batches.slice(0, upTo)) back.runBatch(m)
+      const copy = { memory: new Uint8Array(back.memory.buffer).slice(), globals: back.globals() }
+      const restored = await NativeEngine.load({ delayed: (i) => h.delayed[Number(i)]! })
+      restored.restore(copy)
+      expectSameMachine(restored, back)
+      for (const m of h.batches.slice(upTo)) {
+        restored.runBatch(m)
+        back.runBatch(m)
+      }
+      expectSameMachine(restored, h.engine)
+      expect(restored.account(dave.address)).to.deep.equal(h.engine.account(dave.address))
+      expect(() => restored.restore(copy)).to.throw(/fresh engine instance/)
+      // a state whose memory has grown past the module's initial pages
+      const grown = new Uint8Array(copy.memory.length + 2 * 65_536)
+      grown.set(copy.memory)
+      grown[grown.length - 1] = 7
+      const big = await NativeEngine.load({ delayed: () => new Uint8Array(0) })
+      big.restore({ memory: grown, globals: copy.globals })
+      expect(Buffer.compare(new Uint8Array(big.memory.buffer), grown)).to.equal(0)
+      const other = await NativeEngine.load({ delayed: () => new Uint8Array(0) })
+      expect(() => other.restore({ memory: copy.memory.subarray(0, 1000), globals: copy.globals })).to.throw(/cannot restore 1000 bytes/)
+      expect(() => other.restore({ memory: copy.memory, globals: [...copy.globals, { type: 'i32', value: 0n }] })).to.throw(/a different engine module/)
+    })
   })
 
   describe('engine isolation', () => {

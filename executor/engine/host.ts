@@ -271,6 +271,27 @@ export class NativeEngine implements Engine {
     this.setMessage(new Uint8Array(0))
   }
 
+  /**
+   * Puts a fresh instance (never initialized) into a state copied at a batch boundary: its memory
+   * bytes and mutable globals, in globals() order. Between batches the engine holds nothing else,
+   * which is why the state root and the VM's machine are built from exactly these two.
+   */
+  restore(state: { memory: Uint8Array; globals: readonly { type: 'i32' | 'i64'; value: bigint }[] }): void {
+    if (this.initialized) throw new Error('restore needs a fresh engine instance: this one is already initialized')
+    const pages = state.memory.length / 65_536
+    const have = this.memory.buffer.byteLength / 65_536
+    if (!Number.isInteger(pages) || pages < have) throw new Error(`cannot restore ${state.memory.length} bytes of memory into an engine that starts with ${have} pages`)
+    if (state.globals.length !== this.globalNames.length) throw new Error(`the state has ${state.globals.length} globals, this engine ${this.globalNames.length}: a different engine module`)
+    if (pages > have) this.memory.grow(pages - have)
+    this.mem().set(state.memory)
+    const ex = this.x as unknown as Record<string, WebAssembly.Global>
+    this.globalNames.forEach(({ name }, i) => {
+      const g = state.globals[i]!
+      ex[name]!.value = g.type === 'i64' ? BigInt.asIntN(64, g.value) : Number(BigInt.asIntN(32, g.value))
+    })
+    this.initialized = true
+  }
+
   beginBatch(header: BatchHeader): void {
     // Re-heading an open batch that holds no item is allowed (the sequencer refreshes the time of
     // a batch nothing was accepted into): begin_batch overwrites the header, and the clock only
