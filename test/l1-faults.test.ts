@@ -167,6 +167,8 @@ describe('L1 faults and reorgs', function () {
     const r = await checkL1AgainstJournal(1)
     const log = readFileSync(path.join(dataDir, 'node.log'), 'utf8')
     expect(log).to.match(/L1 reorg dropped batch\(es\)/)
+    // The node's verifier had derived the dropped batches: it went back and derived them again.
+    expect(log).to.match(/verifier: L1 reorg back to block \d+ took back batches \d+\.\.\d+/)
     console.log(`      reorg: removed ${posted - afterReorg} posted batch(es) (${Number(head - dropFrom + 1n)} L1 blocks); re-posted; ${r.batches} batches and ${r.assertions} assertions on L1 after it; ${r.reverted} proposer tx reverted`)
   })
 })

@@ -235,4 +235,21 @@ describe('sequencer on threads (recovery pool, root thread, journal thread) equa
       await Promise.all(executors.map((e) => e.close()))
     }
   })
+
+  it('a delayed message read again after an L1 reorg must be the one it included: the same is ignored, a different one refused with the fix', async () => {
+    const seq = await open(path.join(dir, 'delayed-again.sqlite'), false)
+    try {
+      const count = seq.delayedCount
+      const again = encodeDelayedMessage({ kind: DELAYED_DEPOSIT, sender: '0x00000000000000000000000000000000b1d6e000', timestamp: 0n, payload: encodeDepositPayload(privateKeyToAccount(keys[0]!).address, ASSET_COLLATERAL, 5_000_000_000n) })
+      seq.addDelayed([{ index: 0, bytes: again }])
+      expect(seq.delayedCount).to.equal(count)
+      const other = again.slice()
+      other[other.length - 1]! ^= 1
+      const next = encodeDelayedMessage({ kind: DELAYED_DEPOSIT, sender: '0x00000000000000000000000000000000b1d6e000', timestamp: 0n, payload: encodeDepositPayload(privateKeyToAccount(keys[1]!).address, ASSET_COLLATERAL, 1n) })
+      expect(() => seq.addDelayed([{ index: 0, bytes: other }, { index: count, bytes: next }])).to.throw(/delayed message 0 is no longer the one this sequencer included.*--l1-confirmations/)
+      expect(seq.delayedCount, 'nothing of that call was taken').to.equal(count)
+    } finally {
+      await seq.close()
+    }
+  })
 })
