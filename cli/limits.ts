@@ -25,8 +25,8 @@ export function withClientLimits(c: Command): Command {
   return c
     .addOption(rateOption('--rate-ip <rate[:burst]>', 'JSON-RPC requests per second per client IP, then the burst (a batch counts each entry; over it: error -32092, HTTP 429)', DEFAULT_RATE_LIMITS.ip))
     .addOption(rateOption('--rate-signer <rate[:burst]>', 'signed transactions per second per signer, then the burst', DEFAULT_RATE_LIMITS.signer))
-    .addOption(rateOption('--rate-invalid-sig <rate[:burst]>', 'signatures that recover no signer, per second per client IP; past the burst its transactions are refused before recovery', DEFAULT_RATE_LIMITS.invalidSignature))
-    .addOption(rateOption('--rate-invalid-sig-total <rate[:burst]>', 'signatures that recover no signer, per second from all client IPs together; past the burst, IPs that sent one in the last minute are refused before recovery', DEFAULT_RATE_LIMITS.invalidSignatureTotal))
+    .addOption(rateOption('--rate-invalid-sig <rate[:burst]>', 'signatures that recover no signer or a signer with no account, per second per client IP; past the burst its transactions are refused before recovery', DEFAULT_RATE_LIMITS.invalidSignature))
+    .addOption(rateOption('--rate-invalid-sig-total <rate[:burst]>', 'signatures that recover no signer or a signer with no account, per second from all client IPs together; past the burst, IPs that sent one in the last minute are refused before recovery', DEFAULT_RATE_LIMITS.invalidSignatureTotal))
     .option('--max-connections-per-ip <n>', 'concurrent HTTP/WebSocket connections per client IP', positiveInt, DEFAULT_RATE_LIMITS.maxConnectionsPerIp)
     .option('--rate-exempt <ips>', 'comma-separated client IPs that skip every rate limit ("none": nobody); behind a reverse proxy all clients share its address, so limit there', DEFAULT_RATE_LIMITS.exempt.join(','))
     .option('--request-timeout <ms>', 'drop HTTP requests whose headers and body take longer than this (slow clients)', positiveInt, 10_000)

@@ -93,9 +93,14 @@ export function sequencerApi(seq: Sequencer, info: () => Record<string, unknown>
     const ip = ctx.remoteAddress
     limits.checkInvalidSignatures(ip)
     return seq.submit(tx, signature, (signer) => {
-      if (signer) return limits.chargeSigner(signer, ip)
+      // A signer the exchange holds no account for (it never deposited nor was paid) can only be
+      // refused by the engine, like a signature that recovers no one: both spend the same budgets,
+      // so a botnet of fresh keys with valid signatures is bounded like one of bad signatures.
+      // The oracle's prices need no account.
+      if (signer && (tx.kind === 'OraclePrice' || seq.engine.hasAccount(signer))) return limits.chargeSigner(signer, ip)
       limits.checkInvalidSignatures(ip)
       limits.noteInvalidSignature(ip)
+      if (signer) limits.chargeSigner(signer, ip)
     })
   }
   const send = (kind: TxKind) => async (params: unknown, ctx: RpcContext) => {

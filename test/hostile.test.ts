@@ -265,7 +265,8 @@ describe('hostile clients (devnet)', function () {
       expect(m.id).to.equal(i)
       expect(m.result).to.not.equal(undefined)
     })
-    // A full batch of signed orders that all fail (fresh keys: no collateral).
+    // A full batch of signed orders that all fail (fresh keys: no account, no collateral). Such
+    // signers spend the IP's invalid-signature budget: past its burst they are rate limited.
     const signer = new FastSigner(dev.state.genesis.chainId)
     const orders = Array.from({ length: 100 }, (_, i) => {
       const message = { market: BTC_PERP.id, isBuy: true, price: BID, size: 10n, nonce: 0n }
@@ -273,10 +274,14 @@ describe('hostile clients (devnet)', function () {
       return rpcBody('vdx_placeOrder', { message: { ...message, price: BID.toString(), size: '10', nonce: '0' }, signature }, i)
     })
     const refused = await post(url, `[${orders.join(',')}]`, { localAddress: ip })
-    for (const m of refused.json) {
+    const codes = refused.json.map((m: any) => {
       expectWellFormed(m, 'unfunded order in a batch')
-      expect(m.error.code).to.equal(-32006)
-    }
+      return m.error.code
+    })
+    const engine = codes.filter((c: number) => c === -32006).length
+    expect(engine).to.be.within(LIMITS.invalidSignature.burst, LIMITS.invalidSignature.burst + 2)
+    expect(codes, 'refused by the engine up to the burst, then rate limited, in order').to.deep.equal([...Array(engine).fill(-32006), ...Array(100 - engine).fill(RATE_LIMITED)])
+    expect(refused.json.at(-1).error.data).to.deep.include({ scope: 'invalidSignature', key: ip })
     const notes = await post(url, `[${Array(100).fill('{"jsonrpc":"2.0","method":"vdx_chainId"}').join(',')}]`, { localAddress: ip })
     expect(notes.status).to.equal(204)
     expect(snapshot(dev.node.sequencer)).to.deep.equal(before)
@@ -533,6 +538,39 @@ describe('hostile clients (devnet)', function () {
     expect(bad.length, `${bad.length} invalid signatures answered BAD_SIGNATURE in ${elapsedS.toFixed(1)} s`).to.be.at.most(total.burst + Math.ceil(total.perSecond * elapsedS) + 10)
     expect(limited.every((m) => m.error.data.scope === 'invalidSignatureTotal')).to.equal(true)
     expect(limited[0].error.message).to.match(/invalid signatures from all clients together, and this client IP sent one in the last minute .*retry after \d+ ms/)
+    expect(honestAccepted).to.equal(20)
+    expect(snapshot(dev.node.sequencer).items).to.equal(items0 + honestAccepted)
+    await expectReplayMatches(dev.node.sequencer)
+    await stillServes()
+  })
+
+  it('valid signatures from fresh keys with no account, 100 addresses at once: refused by the engine, then bounded by the shared budget like invalid ones', async () => {
+    const items0 = snapshot(dev.node.sequencer).items
+    const signer = new FastSigner(dev.state.genesis.chainId)
+    // A botnet's keys: well signed, so every one recovers, but none ever deposited.
+    const fresh = (i: number) => new Trader(generatePrivateKey(), signer).orderBody(0n, i)
+    const ips = Array.from({ length: 100 }, (_, i) => `127.0.3.${i + 1}`)
+    const t0 = Date.now()
+    const honestDone = honest(traders[2]!, 20, '127.0.0.11')
+    const replies: any[] = []
+    for (const size of [1, 9, 9]) {
+      const res = await Promise.all(ips.map((ip, k) => post(url, size === 1 ? fresh(k) : `[${Array.from({ length: size }, (_, i) => fresh(k * 100 + i)).join(',')}]`, { localAddress: ip })))
+      for (const r of res) replies.push(...(Array.isArray(r.json) ? r.json : [r.json]))
+    }
+    const elapsedS = (Date.now() - t0) / 1000
+    const honestAccepted = await honestDone
+
+    expect(replies).to.have.length(1900)
+    for (const m of replies) expectWellFormed(m, 'fresh-key reply')
+    const refused = replies.filter((m) => m.error?.code === -32006)
+    const limited = replies.filter((m) => m.error?.code === RATE_LIMITED)
+    expect(refused.length + limited.length, 'each refused by the engine (no margin) or rate limited').to.equal(1900)
+    // Valid signatures do not escape the budgets: without counting them, all 1,900 would have been
+    // recovered and run. Each fresh address gets its first one through (it is not suspect yet).
+    const total = LIMITS.invalidSignatureTotal
+    expect(refused.length, `${refused.length} reached the engine in ${elapsedS.toFixed(1)} s`).to.be.at.most(total.burst + Math.ceil(total.perSecond * elapsedS) + ips.length)
+    expect(limited.every((m) => ['invalidSignature', 'invalidSignatureTotal'].includes(m.error.data.scope))).to.equal(true)
+    expect(limited.at(-1).error.message).to.match(/and that the key has deposited/)
     expect(honestAccepted).to.equal(20)
     expect(snapshot(dev.node.sequencer).items).to.equal(items0 + honestAccepted)
     await expectReplayMatches(dev.node.sequencer)

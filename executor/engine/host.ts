@@ -408,6 +408,16 @@ export class NativeEngine implements Engine {
     return this.query(() => u64(this.x.q_nonce(hi, mid, lo)))
   }
 
+  /** Whether the engine holds an account for this address (it deposited or was paid collateral). */
+  hasAccount(account: Address): boolean {
+    const [hi, mid, lo] = NativeEngine.splitAddress(account)
+    return this.query(() => {
+      const p = this.x.q_account(hi, mid, lo) >>> 0
+      this.mem()
+      return this.dv.getUint32(p) === 1
+    })
+  }
+
   /** Decodes the q_account record (docs/protocol.md §10) for one account. */
   account(account: Address): AccountView {
     const [hi, mid, lo] = NativeEngine.splitAddress(account)

@@ -160,8 +160,8 @@ export interface RateLimitData {
 const SCOPE_TEXT: Record<RateLimitScope, string> = {
   ip: 'requests from this client IP',
   signer: 'signed transactions from this signer',
-  invalidSignature: 'invalid signatures from this client IP',
-  invalidSignatureTotal: 'invalid signatures from all clients together, and this client IP sent one in the last minute (check your EIP-712 domain, chain id and key)',
+  invalidSignature: 'invalid signatures from this client IP (signatures that recover no signer, or a signer with no account: deposit first)',
+  invalidSignatureTotal: 'invalid signatures from all clients together, and this client IP sent one in the last minute (check your EIP-712 domain, chain id and key, and that the key has deposited)',
 }
 
 export class RateLimitedError extends RpcError {

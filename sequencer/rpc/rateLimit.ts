@@ -6,9 +6,11 @@
  *             the RPC server before the payload is parsed;
  *   signer    signed transactions per recovered signer, checked right after signature recovery
  *             (the key is only known then) and before the nonce check, the engine or the journal;
- *   invalid   signatures that recover no signer, per client IP: once a client has spent this
- *             budget, its signed transactions are refused before any recovery is attempted, so
- *             a stream of garbage signatures costs the server almost nothing;
+ *   invalid   signatures that recover no signer, or a signer the exchange holds no account for
+ *             (the engine could only refuse its transactions; counted by sequencer/api.ts), per
+ *             client IP: once a client has spent this budget, its signed transactions are refused
+ *             before any recovery is attempted, so a stream of garbage signatures, or of valid
+ *             ones from fresh keys, costs the server almost nothing;
  *   invalid, all IPs together: many addresses each within their own budget (a botnet) could
  *             still keep the recovery threads busy, so once this shared budget is spent, every
  *             client IP that sent an invalid signature in the last minute is refused before
