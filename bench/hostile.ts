@@ -1,7 +1,7 @@
 /**
  * `hostile`: honest clients' order latency alone, then while attackers run (bench/hostileClient.ts:
  * a one-key order flood, invalid-signature batches, slow-loris sockets, oversized/deep/malformed
- * bodies, then all at once). A devnet started as the tests start one, with the node's default
+ * bodies, then all at once; last, a botnet of valid signatures from fresh keys over 256 addresses). A devnet started as the tests start one, with the node's default
  * rate limits and NO exempt address (loopback is limited too, like any client). The honest side
  * is bench/loadClient.ts in open loop at a fixed rate from 127.0.0.1 (16 funded accounts); each
  * attack comes from its own loopback addresses, in a separate process. Every p99 under attack
@@ -79,11 +79,13 @@ const PHASES: { name: string; attacks: Attack[]; baseline?: string }[] = [
   { name: 'garbage', attacks: ['garbage'] },
   { name: 'alone_5', attacks: [] },
   { name: 'all', attacks: ['flood', 'badsig', 'loris', 'garbage'] },
+  { name: 'alone_6', attacks: [] },
+  { name: 'botnet', attacks: ['botnet'] },
 ]
 
 export const hostileSection: BenchSection = {
   name: 'hostile',
-  description: 'honest clients\' p50/p99 order latency alone and under a one-key flood, invalid signatures, slow-loris and garbage bodies (rate limits on)',
+  description: 'honest clients\' p50/p99 order latency alone and under a one-key flood, invalid signatures, slow-loris, garbage bodies and a fresh-key botnet (rate limits on)',
   async run(ctx) {
     const quick = ctx.opts.quick
     const C = { accounts: 16, rate: 200, phaseMs: quick ? 4_000 : 10_000, warmupMs: 1_500 }

@@ -10,7 +10,10 @@
  *   loris    sockets that send a request's headers one byte every 500 ms, reopened when cut
  *            (128 per address over 4 addresses: the per-IP cap, 512 in all);
  *   garbage  50 requests/s cycling through 1 MiB bodies, 60,000-deep JSON, truncated JSON,
- *            binary bytes and 15,000-entry batches.
+ *            binary bytes and 15,000-entry batches;
+ *   botnet   256 addresses, each sending 8 well-signed orders/s (2,048/s in all) from fresh keys
+ *            that never deposited (8,192 distinct orders): every address stays inside its own
+ *            request, signer and invalid-signature budgets, so only the shared budget bounds it.
  *
  * A request that would exceed `MAX_IN_FLIGHT` for its attack is counted as `dropped`, not sent.
  */
@@ -20,7 +23,7 @@ import { type Hex, bytesToHex, hexToBytes } from 'viem'
 import { BTC_PERP } from '../cli/config.js'
 import { FastSigner } from './signer.js'
 
-export type Attack = 'flood' | 'badsig' | 'loris' | 'garbage'
+export type Attack = 'flood' | 'badsig' | 'loris' | 'garbage' | 'botnet'
 
 export type ToAttacker =
   | { type: 'start'; attacks: Attack[]; url: string; chainId: number; floodKey: Hex }
@@ -174,6 +177,26 @@ function garbage(target: URL) {
   })
 }
 
+function botnet(target: URL, chainId: number) {
+  const signer = new FastSigner(chainId)
+  const bodies = Array.from({ length: 8192 }, (_, i) => {
+    const key = new Uint8Array(32)
+    new DataView(key.buffer).setUint32(28, 0xb07_0000 + i)
+    const message = { market: BTC_PERP.id, isBuy: i % 2 === 0, price: MID + BigInt((i % 200) - 100) * BTC_PERP.tickSize, size: BigInt(1 + (i % 7)), nonce: 0n }
+    const signature = signer.sign(key, { kind: 'Order', message })
+    return `{"jsonrpc":"2.0","id":${i},"method":"vdx_placeOrder","params":{"message":{"market":${message.market},"isBuy":${message.isBuy},"price":"${message.price}","size":"${message.size}","nonce":"0"},"signature":"${signature}"}}`
+  })
+  const ips = Array.from({ length: 256 }, (_, i) => `127.0.${4 + (i >> 7)}.${1 + (i & 127)}`)
+  const agents = ips.map((ip) => new http.Agent({ keepAlive: true, maxSockets: 2, localAddress: ip } as http.AgentOptions))
+  stops.push(() => agents.forEach((a) => a.destroy()))
+  let i = 0
+  paced('botnet', 8 * ips.length, async () => {
+    sent.botnet!++
+    const k = i++
+    count('botnet', outcome(await request(target, agents[k % agents.length], '', bodies[k % bodies.length]!)))
+  })
+}
+
 let started = 0
 process.on('disconnect', () => process.exit(0))
 process.on('message', (m: ToAttacker) => {
@@ -187,6 +210,7 @@ process.on('message', (m: ToAttacker) => {
       if (a === 'flood') flood(target, m.chainId, m.floodKey)
       else if (a === 'badsig') badsig(target, m.chainId)
       else if (a === 'loris') loris(target)
+      else if (a === 'botnet') botnet(target, m.chainId)
       else garbage(target)
     }
     send({ type: 'started' })
