@@ -15,6 +15,7 @@ export class PollLoop {
   ) {}
 
   start(): void {
+    this.stopped = false
     const tick = async () => {
       if (this.stopped) return
       this.running = this.round().then(() => undefined, (e: Error) => this.onError(e))

@@ -317,6 +317,14 @@ export class Verifier extends EventEmitter {
     this.loop.start()
   }
 
+  /**
+   * Stops reading L1 after the round in flight; records, states and queries stay available, and
+   * start() resumes. (The bench uses it to measure a sequencer whose validator runs elsewhere.)
+   */
+  async pause() {
+    await this.loop.stop()
+  }
+
   async stop() {
     await this.loop.stop()
     await this.executor.close()
