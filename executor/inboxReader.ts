@@ -130,8 +130,6 @@ export class InboxReader {
   private async findAncestor(): Promise<bigint | undefined> {
     const seen = this.seen
     if (!seen.length || (await this.onL1(seen[seen.length - 1]!))) return undefined
-    let lo = 0
-    let hi = seen.length - 1 // seen[hi] is gone; find the last index still on L1, or -1
     if (!(await this.onL1(seen[0]!))) {
       if (this.seenTrimmed) {
         throw new Error(
@@ -141,6 +139,9 @@ export class InboxReader {
       // Deeper than anything read: everything is read again.
       return this.fromBlock - 1n
     }
+    // seen[lo] is on L1 and seen[hi] is gone: find the newest on L1.
+    let lo = 0
+    let hi = seen.length - 1
     while (hi - lo > 1) {
       const mid = (lo + hi) >> 1
       if (await this.onL1(seen[mid]!)) lo = mid

@@ -79,6 +79,19 @@ describe('hostile clients (devnet)', function () {
     }
   }
 
+  /**
+   * Each address sends 19 requests, under a per-address burst of 25: one, then two batches of 9,
+   * every address at once; `body(n)` is request n (unique per address and entry). The replies, flat.
+   */
+  async function nineteenFromEach(ips: string[], body: (n: number) => string): Promise<any[]> {
+    const replies: any[] = []
+    for (const size of [1, 9, 9]) {
+      const res = await Promise.all(ips.map((ip, k) => post(url, size === 1 ? body(k) : `[${Array.from({ length: size }, (_, i) => body(k * 100 + i)).join(',')}]`, { localAddress: ip })))
+      for (const r of res) replies.push(...(Array.isArray(r.json) ? r.json : [r.json]))
+    }
+    return replies
+  }
+
   /** Service up and honest clients served. */
   async function stillServes() {
     expect(await health(url), '/health').to.equal(true)
@@ -519,12 +532,7 @@ describe('hostile clients (devnet)', function () {
     const ips = Array.from({ length: 100 }, (_, i) => `127.0.2.${i + 1}`)
     const t0 = Date.now()
     const honestDone = honest(traders[2]!, 20, '127.0.0.10')
-    // Each address sends 19 in all, under its own burst of 25: one at first, then two batches of 9.
-    const replies: any[] = []
-    for (const size of [1, 9, 9]) {
-      const res = await Promise.all(ips.map((ip, k) => post(url, size === 1 ? garbage(k) : `[${Array.from({ length: size }, (_, i) => garbage(k * 100 + i)).join(',')}]`, { localAddress: ip })))
-      for (const r of res) replies.push(...(Array.isArray(r.json) ? r.json : [r.json]))
-    }
+    const replies = await nineteenFromEach(ips, garbage)
     const elapsedS = (Date.now() - t0) / 1000
     const honestAccepted = await honestDone
 
@@ -552,11 +560,7 @@ describe('hostile clients (devnet)', function () {
     const ips = Array.from({ length: 100 }, (_, i) => `127.0.3.${i + 1}`)
     const t0 = Date.now()
     const honestDone = honest(traders[2]!, 20, '127.0.0.11')
-    const replies: any[] = []
-    for (const size of [1, 9, 9]) {
-      const res = await Promise.all(ips.map((ip, k) => post(url, size === 1 ? fresh(k) : `[${Array.from({ length: size }, (_, i) => fresh(k * 100 + i)).join(',')}]`, { localAddress: ip })))
-      for (const r of res) replies.push(...(Array.isArray(r.json) ? r.json : [r.json]))
-    }
+    const replies = await nineteenFromEach(ips, fresh)
     const elapsedS = (Date.now() - t0) / 1000
     const honestAccepted = await honestDone
 
