@@ -43,7 +43,7 @@ export interface DevnetOptions {
   /** Run the challenger (default true). */
   challenger?: boolean
   /** How far under the L1 head the node reads (NodeOptions.l1Confirmations; default 0). */
-  l1Confirmations?: number
+  l1Confirmations?: NodeOptions['l1Confirmations']
   /**
    * Milliseconds between the devnet oracle's price updates (a small deterministic random walk);
    * 0 (the default here; `veridex devnet` and the demo use 5000) publishes only the opening prices.

@@ -72,8 +72,9 @@ const positiveDecimal = (v: string) => {
 }
 
 /** A whole number of L1 blocks (0 allowed). */
-const blockCount = (v: string): number => {
-  if (!/^[0-9]{1,7}$/.test(v)) throw new InvalidArgumentError('expected a whole number of L1 blocks, e.g. 12')
+const l1Depth = (v: string): number | 'safe' | 'finalized' => {
+  if (v === 'safe' || v === 'finalized') return v
+  if (!/^[0-9]{1,7}$/.test(v)) throw new InvalidArgumentError('expected a whole number of L1 blocks (e.g. 12), `safe` or `finalized`')
   return Number(v)
 }
 
@@ -177,7 +178,7 @@ withClientLimits(program
   .option('--host <host>', 'JSON-RPC bind address', '127.0.0.1')
   .option('--batch-age <ms>', 'close a batch after this many milliseconds', '2000')
   .option('--l1-poll <ms>', 'how often to read L1', '2000')
-  .option('--l1-confirmations <blocks>', 'read L1 only this many blocks under its head: deposits and L1-sent transactions wait that long before the sequencer includes them, and the verifier derives only from such blocks, so a reorg up to that depth cannot take back a deposit a batch consumed (on a public network: a few blocks, or the chain\'s finality depth)', blockCount, 0)
+  .option('--l1-confirmations <blocks|safe|finalized>', 'read L1 only this many blocks under its head, or only up to its `safe` or `finalized` block: deposits and L1-sent transactions wait that long before the sequencer includes them, and the verifier derives only from such blocks, so a reorg up to that depth cannot take back a deposit a batch consumed (on a public network: `finalized`, which no reorg takes back; deploy with a --force-inclusion-delay well above the time to finality)', l1Depth, 0)
   .option('--no-keeper', 'do not liquidate accounts under maintenance margin (anyone else may)'))
   .action(async (o) => {
     const { ensureRedis } = await import('./redis.js')

@@ -10,7 +10,7 @@ import path from 'node:path'
 import { type Hex, zeroAddress } from 'viem'
 import { l1Public, l1Wallet } from '../contracts/l1.js'
 import type { Deployment } from '../contracts/deploy.js'
-import { InboxReader } from '../executor/inboxReader.js'
+import { InboxReader, l1Confirmations } from '../executor/inboxReader.js'
 import { Verifier } from '../executor/verifier.js'
 import { Proposer, type ProposerOptions } from '../prover/proposer.js'
 import { DisputeAgent, type DisputeAgentOptions } from '../prover/dispute/agent.js'
@@ -62,9 +62,11 @@ export interface NodeOptions {
    * How far under the L1 head the node reads (default 0): a delayed message (a deposit, an L1-sent
    * transaction) must be this many blocks deep before the sequencer includes it, and the verifier
    * derives (so the proposer asserts) only from blocks this deep. A reorg no deeper cannot take
-   * back a deposit a batch consumed, nor change blocks the verifier has read.
+   * back a deposit a batch consumed, nor change blocks the verifier has read. `'finalized'` reads
+   * only L1's finalized blocks (post-merge Ethereum and its testnets), which no reorg takes back;
+   * `'safe'`, only its safe ones.
    */
-  l1Confirmations?: number
+  l1Confirmations?: number | 'safe' | 'finalized'
   /** JSON-RPC transport limits; defaults in sequencer/rpc/server.ts. */
   rpc?: Pick<RpcServerOptions, 'maxBodyBytes' | 'maxBatch' | 'maxDepth' | 'requestTimeoutMs' | 'heartbeatMs'>
   /** Per-IP, per-signer and invalid-signature rate limits (docs/api.md); defaults in sequencer/rpc/rateLimit.ts. */
@@ -122,7 +124,7 @@ export async function startNode(o: NodeOptions): Promise<NodeHandle> {
     genesis: o.genesis,
     dbPath: path.join(o.dataDir, 'verifier.sqlite'),
     pollMs: o.l1PollMs,
-    confirmations: BigInt(o.l1Confirmations ?? 0),
+    confirmations: l1Confirmations(o.l1Confirmations),
     // The batches it reads back are this sequencer's: their data comes from the journal when it
     // matches L1's accumulator, rather than from ~100 KB of calldata fetched and decoded here.
     knownBatchData: (index) => sequencer.journal.batch(index)?.data,
@@ -188,7 +190,7 @@ export async function startNode(o: NodeOptions): Promise<NodeHandle> {
   postReconciler.start()
 
   // The sequencer learns about deposits from L1 with its own reader (it trusts nothing else).
-  const delayedReader = new InboxReader(l1, o.deployment.inbox, o.deployment.deployBlock, { delayedOnly: true, confirmations: BigInt(o.l1Confirmations ?? 0) })
+  const delayedReader = new InboxReader(l1, o.deployment.inbox, o.deployment.deployBlock, { delayedOnly: true, confirmations: l1Confirmations(o.l1Confirmations) })
   let stopped = false
   let l1Loop: Promise<void> | undefined
   const readL1 = async () => {
@@ -196,7 +198,7 @@ export async function startNode(o: NodeOptions): Promise<NodeHandle> {
       try {
         const { delayed, headTimestamp, reorg } = await delayedReader.poll()
         if (reorg && reorg.delayed < sequencer.delayedCount) {
-          log(`sequencer: an L1 reorg back to block ${reorg.ancestor} took back delayed messages from ${reorg.delayed} on, and this sequencer had included up to ${sequencer.delayedCount - 1}: unless L1 delivers the same messages again, batches that read them cannot be posted (--l1-confirmations is ${o.l1Confirmations ?? 0}; set it to this L1's finality depth)`)
+          log(`sequencer: an L1 reorg back to block ${reorg.ancestor} took back delayed messages from ${reorg.delayed} on, and this sequencer had included up to ${sequencer.delayedCount - 1}: unless L1 delivers the same messages again, batches that read them cannot be posted (--l1-confirmations is ${o.l1Confirmations ?? 0}; run with --l1-confirmations finalized, or a number of blocks at least this L1's finality depth)`)
         }
         try {
           sequencer.addDelayed(delayed.map((d) => ({ index: d.index, bytes: d.bytes })), headTimestamp)

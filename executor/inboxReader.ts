@@ -52,6 +52,8 @@ export interface L1Reorg {
 
 /** A block the reader read, by number and hash. */
 interface SeenBlock { number: bigint; hash: Hex }
+/** A block number, with its hash when known. */
+type BlockRef = { number: bigint; hash: Hex | undefined }
 
 /**
  * Blocks remembered for reorg detection. A reorg that replaces all of them is deeper than any L1
@@ -69,6 +71,17 @@ export const l1BatchMessage = (b: L1Batch) => batchMessage(b.header, b.data)
 export function batchAccumulator(prevAcc: Hex, header: BatchHeader, data: Uint8Array, delayedAcc: Hex): Hex {
   return keccak256(concat([prevAcc, bytesToHex(keccak(batchMessage(header, data))), delayedAcc]))
 }
+
+/**
+ * How far under L1's head a reader reads: a number of blocks, or one of the labels post-merge
+ * Ethereum gives its blocks. `finalized` blocks can be replaced only by breaking L1's consensus
+ * (slashing a third of the stake), so nothing read from them is ever taken back; `safe` ones only
+ * by an attestation majority changing its mind.
+ */
+export type L1Confirmations = bigint | 'safe' | 'finalized'
+
+/** The reader's depth for a node option: a number of blocks, `safe` or `finalized` (default 0). */
+export const l1Confirmations = (v: number | 'safe' | 'finalized' | undefined): L1Confirmations => (typeof v === 'string' ? v : BigInt(v ?? 0))
 
 /** Block ranges per getLogs call; public RPC endpoints cap ranges, anvil does not care. */
 const LOG_RANGE = 5_000n
@@ -95,8 +108,9 @@ export class InboxReader {
    * @param opts.delayedOnly read only delayed messages (the sequencer's case: it wrote the
    *   batches itself, so fetching their calldata back would be wasted RPC work)
    * @param opts.confirmations read only blocks this many below the head (default 0: up to the
-   *   head). The sequencer waits this long before it includes a deposit, so an L1 reorg up to
-   *   that depth cannot take back a deposit a batch already consumed.
+   *   head), or only up to L1's `safe` or `finalized` block. The sequencer waits this long before
+   *   it includes a deposit, so an L1 reorg up to that depth cannot take back a deposit a batch
+   *   already consumed.
    * @param opts.knownData the data this process believes batch `index` holds (a node's own
    *   sequencer wrote it). It is used only when it yields the accumulator L1 logged for the
    *   batch, which commits to the data's hash, so it is then exactly the posted data; otherwise
@@ -107,7 +121,7 @@ export class InboxReader {
     private readonly client: L1Public,
     private readonly inbox: Address,
     fromBlock: bigint,
-    private readonly opts: { delayedOnly?: boolean; confirmations?: bigint; knownData?: (index: number) => Uint8Array | undefined } = {},
+    private readonly opts: { delayedOnly?: boolean; confirmations?: L1Confirmations; knownData?: (index: number) => Uint8Array | undefined } = {},
   ) {
     this.nextBlock = fromBlock
     this.fromBlock = fromBlock
@@ -150,6 +164,24 @@ export class InboxReader {
     return seen[lo]!.number
   }
 
+  /**
+   * The newest block this reader may read: `confirmations` under the head, or L1's safe or
+   * finalized block (with its hash, when it was fetched).
+   */
+  private async readableUpTo(headBlock: SeenBlock): Promise<BlockRef> {
+    const c = this.opts.confirmations ?? 0n
+    if (c === 0n) return headBlock
+    if (typeof c === 'bigint') return { number: headBlock.number - c, hash: undefined }
+    try {
+      const b = await this.client.getBlock({ blockTag: c })
+      return { number: b.number, hash: b.hash }
+    } catch (e) {
+      // A young chain has no such block yet (anvil labels none until two epochs are mined).
+      if (e instanceof BlockNotFoundError) return { number: this.fromBlock - 1n, hash: undefined }
+      throw new Error(`reading L1's ${c} block failed (${(e as Error).message.split('\n')[0]}): this L1 may not label blocks ${c} (pre-merge chains do not); run with --l1-confirmations <blocks> instead`)
+    }
+  }
+
   /** Appends a block to a poll's copy of `seen`; true when that dropped the oldest. */
   private static see(seen: SeenBlock[], b: SeenBlock): boolean {
     const last = seen[seen.length - 1]
@@ -161,7 +193,8 @@ export class InboxReader {
   }
 
   /**
-   * Everything new on L1 up to its head (less `confirmations`), in order; `head` is the real head.
+   * Everything new on L1 up to its head (less `confirmations`, or up to its safe or finalized
+   * block), in order; `head` is the real head.
    * After an L1 reorg that replaced blocks already read, `reorg` says what was forgotten, and the
    * inputs returned start again from there.
    */
@@ -169,7 +202,8 @@ export class InboxReader {
     const ancestor = await this.findAncestor()
     const headBlock = await this.client.getBlock({ blockTag: 'latest' })
     const head = headBlock.number
-    const upTo = head - (this.opts.confirmations ?? 0n)
+    const readable = await this.readableUpTo({ number: head, hash: headBlock.hash })
+    const upTo = readable.number
     const batches: L1Batch[] = []
     const delayed: L1DelayedMessage[] = []
     // Work on copies: a failed read (RPC error mid-way) must leave the cursor where it was.
@@ -257,8 +291,8 @@ export class InboxReader {
     }
     // Where this poll stopped: the block a reorg check looks at next time.
     if (upTo >= this.fromBlock && (!seen.length || seen[seen.length - 1]!.number < upTo)) {
-      const top = upTo === head ? headBlock : await this.client.getBlock({ blockNumber: upTo })
-      if (InboxReader.see(seen, { number: upTo, hash: top.hash })) trimmed = true
+      const hash = readable.hash ?? (await this.client.getBlock({ blockNumber: upTo })).hash
+      if (InboxReader.see(seen, { number: upTo, hash })) trimmed = true
     }
     this.delayedAccs = delayedAccs
     this.batchAccs = batchAccs

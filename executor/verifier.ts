@@ -21,7 +21,7 @@ import { inflateRawSync } from 'node:zlib'
 import type { Address, Hex } from 'viem'
 import type { NativeEngine } from './engine/host.js'
 import type { WithdrawalRecord } from './engine/types.js'
-import { InboxReader, type L1Reorg, l1BatchMessage } from './inboxReader.js'
+import { InboxReader, type L1Confirmations, type L1Reorg, l1BatchMessage } from './inboxReader.js'
 import { PollLoop } from './pollLoop.js'
 import { BatchExecutor, type BatchInput, type EngineState, type ExecuteResult } from './batchExecutor.js'
 import { ExecutorThread } from './executorThread.js'
@@ -51,8 +51,8 @@ export interface VerifierOptions {
   genesis: GenesisConfig
   dbPath: string
   pollMs?: number
-  /** Read L1 only this many blocks under its head (InboxReader); default 0. */
-  confirmations?: bigint
+  /** Read L1 only this many blocks under its head, or up to its safe or finalized block (InboxReader); default 0. */
+  confirmations?: L1Confirmations
   /**
    * The data a sequencer in this process wrote for batch `index` (InboxReader's knownData): used
    * instead of the batch's calldata when it matches L1's accumulator for that batch.

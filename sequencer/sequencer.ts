@@ -323,7 +323,7 @@ export class Sequencer extends EventEmitter {
       const had = this.delayed[m.index]
       if (had && Buffer.compare(had, m.bytes) !== 0) {
         throw new Error(
-          `L1's delayed message ${m.index} is no longer the one this sequencer included: an L1 reorg deeper than --l1-confirmations replaced it, so batches that read it cannot be posted. Run nodes with --l1-confirmations at least as deep as this L1's reorgs go (its finality depth)`,
+          `L1's delayed message ${m.index} is no longer the one this sequencer included: an L1 reorg deeper than --l1-confirmations replaced it, so batches that read it cannot be posted. Run nodes with --l1-confirmations finalized, or a number of blocks at least as deep as this L1's reorgs go`,
         )
       }
     }

@@ -224,4 +224,41 @@ describe('verifier across L1 reorgs deeper than its confirmations', function () 
     const again = await v.sync().then(() => undefined, (e: Error) => e)
     expect(again?.message).to.equal(err!.message)
   })
+
+  it('a reader at `finalized` reads only what L1 finalized, so a reorg above that takes back nothing it read; `safe` reads deeper', async () => {
+    // anvil labels blocks as a beacon chain would: safe 32 blocks under the head, finalized 64
+    const mine = (n: number) => pub.request({ method: 'anvil_mine' as never, params: [`0x${n.toString(16)}`] as never })
+    const finalized = new InboxReader(pub as never, d.inbox, d.deployBlock, { confirmations: 'finalized' })
+    const safe = new InboxReader(pub as never, d.inbox, d.deployBlock, { confirmations: 'safe' })
+    const latest = new InboxReader(pub as never, d.inbox, d.deployBlock)
+    await mine(70)
+    const count = Number(await c.deployer.inbox.read.delayedCount())
+    for (const r of [finalized, safe, latest]) expect((await r.poll()).delayed.at(-1)?.index).to.equal(count - 1)
+
+    const replacedFrom = (await head()) + 1n
+    const { blockNumber } = await deposit(bob, 3n * USDC)
+    await mine(40)
+    expect((await latest.poll()).delayed.map((m) => m.index)).to.deep.equal([count])
+    expect((await safe.poll()).delayed.map((m) => m.index), 'safe: 32 blocks under the head').to.deep.equal([count])
+    const f = await finalized.poll()
+    expect(f.delayed, 'not finalized yet: 41 blocks deep').to.deep.equal([])
+    expect((await pub.getBlock({ blockTag: 'finalized' })).number < blockNumber, 'L1 has not finalized the deposit').to.equal(true)
+
+    // 41 blocks replaced: deeper than safe, above finalized
+    await reorgFrom(replacedFrom)
+    expect(Number(await c.deployer.inbox.read.delayedCount()), 'the deposit is gone').to.equal(count)
+    const s = await safe.poll()
+    expect(s.reorg, 'safe had read the deposit').to.include({ delayed: count })
+    const f2 = await finalized.poll()
+    expect(f2.reorg, 'finalized had read nothing the reorg replaced').to.equal(undefined)
+    expect(f2.delayed).to.deep.equal([])
+
+    // a deposit that stays is read once L1 finalizes its block
+    const kept = await deposit(bob, 4n * USDC)
+    await mine(63)
+    expect((await finalized.poll()).delayed, '63 blocks deep: not yet').to.deep.equal([])
+    await mine(1)
+    const read = (await finalized.poll()).delayed
+    expect(read.map((m) => [m.index, m.blockNumber])).to.deep.equal([[count, kept.blockNumber]])
+  })
 })
