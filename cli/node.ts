@@ -56,7 +56,7 @@ export interface NodeOptions {
   batchMaxBytes?: number
   /** Worker threads recovering signers for the sequencer and for the verifier (sequencer/recoveryPool.ts); default one per core, 0 for none. */
   recoveryThreads?: number
-  /** How often to read L1 for new delayed messages and batches. */
+  /** How often each L1 reader (verifier, delayed messages, proposer, dispute agents) polls L1; the post reconciler every max(1 s, this). */
   l1PollMs?: number
   /**
    * How far under the L1 head the node reads (default 0): a delayed message (a deposit, an L1-sent
@@ -224,7 +224,7 @@ export async function startNode(o: NodeOptions): Promise<NodeHandle> {
   let proposer: Proposer | undefined
   const proposerWallet = o.proposerKey ? l1Wallet(l1cfg, o.proposerKey, undefined, { sharedNonces: true }) : undefined
   if (proposerWallet) {
-    proposer = new Proposer({ l1, wallet: proposerWallet, rollup: o.deployment.rollup, verifier, log, tamper: o.proposerTamper })
+    proposer = new Proposer({ l1, wallet: proposerWallet, rollup: o.deployment.rollup, verifier, log, tamper: o.proposerTamper, pollMs: o.l1PollMs })
     proposer.start()
   }
 
@@ -238,7 +238,7 @@ export async function startNode(o: NodeOptions): Promise<NodeHandle> {
     const program = loadEngineProgramFile(engineWasmPath())
     traces = new TraceQueue({ redisUrl: o.redisUrl })
     for (let i = 0; i < (o.traceWorkers ?? 1); i++) workers.push(new TraceWorker({ redisUrl: o.redisUrl, program, name: `node-worker-${i}`, log }))
-    const base = { l1, rollup: o.deployment.rollup, game: o.deployment.disputeGame, sequencerInbox: o.deployment.inbox, fromBlock: o.deployment.deployBlock, verifier, program, traces, log }
+    const base = { l1, rollup: o.deployment.rollup, game: o.deployment.disputeGame, sequencerInbox: o.deployment.inbox, fromBlock: o.deployment.deployBlock, verifier, program, traces, log, pollMs: o.l1PollMs }
     const hooks = (side: 'challenger' | 'defender') => ({
       onMove: o.onDisputeMove && ((m: MoveReport) => o.onDisputeMove!(side, m)),
       onGame: o.onDisputeGame && ((e: Parameters<NonNullable<DisputeAgentOptions['onGame']>>[0]) => o.onDisputeGame!(side, e)),

@@ -53,6 +53,8 @@ export interface AssertionClaim { position: bigint; machineRoot: Hex; outboxRoot
 export class Proposer {
   private readonly loop: PollLoop
   private lastAssertAt = 0
+  /** The Rollup's immutables, read once. */
+  private immutables?: { challengePeriod: bigint; bond: bigint }
   private readonly log: (line: string) => void
 
   constructor(private readonly opts: ProposerOptions) {
@@ -64,14 +66,18 @@ export class Proposer {
     return this.opts.l1.readContract({ address: this.opts.rollup, abi: rollupAbi, functionName: functionName as never, args: args as never }) as Promise<T>
   }
 
+  private async rollupImmutables() {
+    this.immutables ??= { challengePeriod: await this.read<bigint>('challengePeriod'), bond: await this.read<bigint>('bond') }
+    return this.immutables
+  }
+
   /**
    * The tip our next assertion extends: the newest assertion that is not rejected and that this
    * node agrees with (the verifier's root at its position, at least the VM steps it takes), so an
    * honest proposer never builds on a wrong assertion, which would fall with it.
    */
-  private async tip(): Promise<Assertion> {
+  private async tip(count: bigint): Promise<Assertion> {
     const { l1, rollup, verifier } = this.opts
-    const count = await this.read<bigint>('assertionCount')
     for (let id = count - 1n; id >= 0n; id--) {
       const a = await readAssertion(l1, rollup, id)
       if (a.status === AssertionStatus.Rejected) continue
@@ -84,17 +90,25 @@ export class Proposer {
     throw new Error('the rollup has no genesis assertion')
   }
 
-  /** One round: confirm what is ripe, then assert new verified batches. */
+  /**
+   * One round: confirm what is ripe, then assert new verified batches. It reads L1 once per round
+   * for what can change (latestConfirmed, assertionCount, the assertions it looks at) and the
+   * Rollup's immutables once, because on a public endpoint every call counts against a quota.
+   */
   async step(): Promise<void> {
     const { l1, wallet, rollup, verifier } = this.opts
-    const period = await this.read<bigint>('challengePeriod')
+    const { challengePeriod: period, bond } = await this.rollupImmutables()
     const latestConfirmed = await this.read<bigint>('latestConfirmed')
     const count = await this.read<bigint>('assertionCount')
-    const block = await l1.getBlock({ blockTag: 'latest' })
-    const now = BigInt(Math.floor(Date.now() / 1000)) > block.timestamp ? BigInt(Math.floor(Date.now() / 1000)) : block.timestamp
+    let now: bigint | undefined
     for (let id = latestConfirmed + 1n; id < count; id++) {
       const a = await readAssertion(l1, rollup, id)
       if (a.status !== AssertionStatus.Pending || a.parentId !== latestConfirmed) continue
+      if (now === undefined) {
+        const block = await l1.getBlock({ blockTag: 'latest' })
+        const wall = BigInt(Math.floor(Date.now() / 1000))
+        now = wall > block.timestamp ? wall : block.timestamp
+      }
       if (a.createdAt + period > now) break
       const mine = verifier.verified(Number(a.inboxPosition) - 1)
       if (!mine || mine.stateRoot !== a.stateRoot) {
@@ -111,10 +125,9 @@ export class Proposer {
 
     const head = verifier.head()
     if (!head || Date.now() - this.lastAssertAt < (this.opts.assertIntervalMs ?? 0)) return
-    const tip = await this.tip()
+    const tip = await this.tip(count)
     const position = BigInt(head.index + 1)
     if (position <= tip.inboxPosition) return
-    const bond = await this.read<bigint>('bond')
     // the exact count: a dispute bisects [0, steps], and fewer steps than the VM takes would lose
     const honest: AssertionClaim = { position, machineRoot: head.machineRoot, outboxRoot: head.outboxRoot, steps: verifier.stepsBetween(tip.inboxPosition, position) }
     const claim = this.opts.tamper ? this.opts.tamper(honest) : honest

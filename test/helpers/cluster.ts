@@ -121,6 +121,8 @@ export interface NodeProcessOptions {
   rpcUrl?: string
   withProposer?: boolean
   batchAgeMs?: number
+  /** `--l1-poll` (default 200 ms). */
+  l1PollMs?: number
   logFile: string
 }
 
@@ -143,7 +145,7 @@ export class NodeProcess {
       'cli/bin.mjs', 'node',
       '--rpc', this.o.rpcUrl ?? s.cfg.rpcUrl, '--chain-id', String(s.cfg.chainId), '--deployment', s.deploymentFile,
       '--sequencer-key', s.keys.sequencer, '--data-dir', this.o.dataDir, '--port', String(this.o.port),
-      '--batch-age', String(this.o.batchAgeMs ?? 300), '--l1-poll', '200',
+      '--batch-age', String(this.o.batchAgeMs ?? 300), '--l1-poll', String(this.o.l1PollMs ?? 200),
       ...(this.o.withProposer ? ['--proposer-key', s.keys.proposer] : []),
     ]
     this.log.write(`---- start ${++this.starts}\n`)

@@ -32,12 +32,14 @@ export interface FaultStats {
   sends: number
   /** Of those, replies lost after L1 accepted the transaction. */
   lostSendReplies: number
+  /** JSON-RPC calls by method; an eth_call also under `eth_call <4-byte selector>`. */
+  calls: Record<string, number>
 }
 
 interface RpcRequest { jsonrpc: '2.0'; id: unknown; method: string; params?: unknown[] }
 
 export class L1FaultProxy {
-  readonly stats: FaultStats = { requests: 0, dropped: 0, delayed: 0, errored: 0, sends: 0, lostSendReplies: 0 }
+  readonly stats: FaultStats = { requests: 0, dropped: 0, delayed: 0, errored: 0, sends: 0, lostSendReplies: 0, calls: {} }
   private readonly sent = new Set<Hex>()
   private readonly random
 
@@ -72,6 +74,12 @@ export class L1FaultProxy {
     }
     const calls = Array.isArray(parsed) ? parsed : [parsed]
     this.stats.requests++
+    for (const c of calls) {
+      const count = (k: string) => (this.stats.calls[k] = (this.stats.calls[k] ?? 0) + 1)
+      count(c.method)
+      const data = c.method === 'eth_call' ? (c.params?.[0] as { data?: string; input?: string } | undefined) : undefined
+      if (data) count(`eth_call ${(data.data ?? data.input ?? '').slice(0, 10)}`)
+    }
     const p = this.plan
     // Test-control methods (anvil_*, evm_*) are never faulted: only the node's traffic is.
     const faultable = calls.every((c) => c.method.startsWith('eth_') || c.method.startsWith('net_'))
