@@ -20,6 +20,7 @@ import { vmSection } from './vm.js'
 import { sequencerSection } from './sequencer.js'
 import { disputeSection, parseSizes } from './dispute.js'
 import { hostileSection } from './hostile.js'
+import { layersSection } from './layers.js'
 
 // ---------------------------------------------------------------------------------------------
 // SECTION REGISTRY. Sections run in this order. Each is a module in bench/ exporting a
@@ -38,6 +39,10 @@ import { hostileSection } from './hostile.js'
 // (max of the two sides), `_gas_total`, `_steps`; plus the COMPUTED 2^32-step bound
 // `dispute_2p32_l1_txs_per_side_bound` (target <= 10). --dispute-sizes picks the sizes.
 //
+// 'layers' (bench/layers.ts): the sequencer's request path one layer at a time (bare HTTP,
+// + signature recovery, + the Sequencer, + the JSON-RPC server and API), loaded like 'sequencer':
+// `layers_<layer>_orders_per_s` and `layers_<layer>_cpu_cores`.
+//
 // 'hostile' (bench/hostile.ts): honest clients' open-loop order latency alone and under attack
 // (one-key flood, invalid signatures, slow-loris, garbage bodies, all at once), rate limits on:
 // `hostile_honest_<phase>_p50_ms` / `_p99_ms` with their ratio to the same run's alone figures,
@@ -49,6 +54,7 @@ export const SECTIONS: BenchSection[] = [
   vmSection,
   disputeSection,
   sequencerSection,
+  layersSection,
   hostileSection,
 ]
 

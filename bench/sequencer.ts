@@ -42,7 +42,7 @@ import { type BenchContext, type BenchSection, benchKey, now, quantile, sleep } 
 
 const MID = 60_000n * 1_000_000n
 
-class LoadClient {
+export class LoadClient {
   private waiting?: { resolve: (m: FromClient) => void; reject: (e: Error) => void }
   constructor(readonly child: ChildProcess) {
     child.on('message', (m: FromClient) => {
