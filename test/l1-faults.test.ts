@@ -10,42 +10,33 @@ import path from 'node:path'
 import { readFileSync } from 'node:fs'
 import { type Address, bytesToHex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { freePort } from '../contracts/anvil.js'
 import { rollupAbi, sequencerInboxAbi } from '../contracts/out/artifacts.js'
 import { readAssertion, AssertionStatus } from '../prover/proposer.js'
 import { Journal } from '../sequencer/journal.js'
 import { VeridexClient } from '../sdk/client.js'
-import { NodeProcess, OrderLoad, PrivateRedis, journalAccumulators, readL1, setupL1, type L1Setup } from './helpers/cluster.js'
-import { L1FaultProxy, NO_FAULTS } from './helpers/l1FaultProxy.js'
-import { tempDir, until } from './helpers/devnet.js'
+import { type NodeProcess, OrderLoad, ProxiedNode, journalAccumulators, readL1, type L1Setup } from './helpers/cluster.js'
+import { type L1FaultProxy, NO_FAULTS } from './helpers/l1FaultProxy.js'
+import { until } from './helpers/devnet.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 describe('L1 faults and reorgs', function () {
   this.timeout(600_000)
   let setup: L1Setup
-  let redis: PrivateRedis
   let proxy: L1FaultProxy
   let node: NodeProcess
   let dataDir: string
   let client: VeridexClient
+  let fixture: ProxiedNode
   const address = (k: `0x${string}`) => privateKeyToAccount(k).address as Address
 
   before(async () => {
-    setup = await setupL1({ traders: 4 })
-    redis = await PrivateRedis.start()
-    proxy = await L1FaultProxy.start(setup.anvil.rpcUrl, NO_FAULTS, 424_242)
-    dataDir = tempDir('l1-faults')
-    node = new NodeProcess({ setup, redisUrl: redis.url, dataDir, port: await freePort(), rpcUrl: proxy.url, withProposer: true, batchAgeMs: 300, logFile: path.join(dataDir, 'node.log') })
-    await node.start()
+    fixture = await ProxiedNode.start({ name: 'l1-faults', traders: 4, seed: 424_242, node: { withProposer: true, batchAgeMs: 300 } })
+    ;({ setup, proxy, node, dataDir } = fixture)
     client = await node.primeForOrders()
   })
   after(async () => {
-    await node?.stop('SIGKILL')
-    node?.close()
-    await proxy?.stop()
-    await redis?.kill()
-    await setup?.anvil.stop()
+    await fixture?.stop()
   })
 
   const read = <T>(address: Address, abi: typeof rollupAbi | typeof sequencerInboxAbi, functionName: string, args: unknown[] = []) =>

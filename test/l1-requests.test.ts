@@ -6,46 +6,30 @@
  * `veridex node` as an operator runs it (`--l1-poll` at its default, 2 s).
  */
 import { expect } from 'chai'
-import path from 'node:path'
 import { toFunctionSelector } from 'viem'
-import { freePort } from '../contracts/anvil.js'
-import { L1FaultProxy, NO_FAULTS } from './helpers/l1FaultProxy.js'
-import { type L1Setup, NodeProcess, PrivateRedis, setupL1 } from './helpers/cluster.js'
-import { tempDir } from './helpers/devnet.js'
+import { ProxiedNode } from './helpers/cluster.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const POLL_MS = 2_000
 
 describe('L1 requests of an idle node', function () {
   this.timeout(180_000)
-  let setup: L1Setup
-  let redis: PrivateRedis
-  let proxy: L1FaultProxy
-  let node: NodeProcess
+  let n: ProxiedNode
 
   before(async () => {
-    setup = await setupL1({ traders: 1 })
-    redis = await PrivateRedis.start()
-    proxy = await L1FaultProxy.start(setup.anvil.rpcUrl, NO_FAULTS)
-    const dataDir = tempDir('l1-requests')
-    node = new NodeProcess({ setup, redisUrl: redis.url, dataDir, port: await freePort(), rpcUrl: proxy.url, withProposer: true, l1PollMs: POLL_MS, logFile: path.join(dataDir, 'node.log') })
-    await node.start()
+    n = await ProxiedNode.start({ name: 'l1-requests', traders: 1, node: { withProposer: true, l1PollMs: POLL_MS } })
   })
   after(async () => {
-    await node?.stop('SIGKILL')
-    node?.close()
-    await proxy?.stop()
-    await redis?.kill()
-    await setup?.anvil.stop()
+    await n?.stop()
   })
 
   it(`reads L1 about once per --l1-poll per reader, and the Rollup's immutables once`, async () => {
     await sleep(2 * POLL_MS) // start-up: the first polls, the batch of the setup's deposits
-    const before = { ...proxy.stats.calls }
+    const before = { ...n.proxy.stats.calls }
     const t0 = Date.now()
     await sleep(5 * POLL_MS)
     const seconds = (Date.now() - t0) / 1000
-    const calls = Object.fromEntries(Object.entries(proxy.stats.calls).map(([k, v]) => [k, v - (before[k] ?? 0)]).filter(([, v]) => (v as number) > 0))
+    const calls = Object.fromEntries(Object.entries(n.proxy.stats.calls).map(([k, v]) => [k, v - (before[k] ?? 0)]).filter(([, v]) => (v as number) > 0))
     const methods = Object.entries(calls).filter(([k]) => !k.startsWith('eth_call '))
     const perSecond = methods.reduce((a, [, v]) => a + (v as number), 0) / seconds
     console.log(`      idle node, --l1-poll ${POLL_MS} ms: ${perSecond.toFixed(1)} L1 calls/s ${JSON.stringify(calls)}`)
@@ -53,7 +37,7 @@ describe('L1 requests of an idle node', function () {
     // (Before the proposer and its defender followed --l1-poll: 21 a second.)
     expect(perSecond).to.be.below(10)
     for (const immutable of ['challengePeriod()', 'bond()']) {
-      expect(proxy.stats.calls[`eth_call ${toFunctionSelector(immutable)}`] ?? 0, `${immutable}: read once in the node's life`).to.be.at.most(1)
+      expect(n.proxy.stats.calls[`eth_call ${toFunctionSelector(immutable)}`] ?? 0, `${immutable}: read once in the node's life`).to.be.at.most(1)
     }
   })
 })

@@ -23,6 +23,7 @@ import { FastSigner } from '../../bench/signer.js'
 import { TimeInForce, encodeItem, type GenesisConfig, type TxMessage } from '../../sdk/protocol.js'
 import type { Journal } from '../../sequencer/journal.js'
 import { tempDir, until } from './devnet.js'
+import { L1FaultProxy, NO_FAULTS } from './l1FaultProxy.js'
 import { rng } from './rng.js'
 
 const L1_CHAIN_ID = 31337
@@ -124,6 +125,33 @@ export interface NodeProcessOptions {
   /** `--l1-poll` (default 200 ms). */
   l1PollMs?: number
   logFile: string
+}
+
+/**
+ * `veridex node` reaching anvil through an L1FaultProxy (no faults until a test sets a plan), with
+ * a private Redis: the L1-facing tests watch, count or break what the node says to L1.
+ */
+export class ProxiedNode {
+  private constructor(readonly setup: L1Setup, readonly redis: PrivateRedis, readonly proxy: L1FaultProxy, readonly node: NodeProcess, readonly dataDir: string) {}
+
+  /** @param o.name temp-dir prefix; o.seed the proxy's fault PRNG seed; o.node the node's other options */
+  static async start(o: { name: string; traders: number; seed?: number; node: Pick<NodeProcessOptions, 'withProposer' | 'batchAgeMs' | 'l1PollMs'> }): Promise<ProxiedNode> {
+    const setup = await setupL1({ traders: o.traders })
+    const redis = await PrivateRedis.start()
+    const proxy = await L1FaultProxy.start(setup.anvil.rpcUrl, NO_FAULTS, o.seed)
+    const dataDir = tempDir(o.name)
+    const node = new NodeProcess({ ...o.node, setup, redisUrl: redis.url, dataDir, port: await freePort(), rpcUrl: proxy.url, logFile: path.join(dataDir, 'node.log') })
+    await node.start()
+    return new ProxiedNode(setup, redis, proxy, node, dataDir)
+  }
+
+  async stop() {
+    await this.node.stop('SIGKILL')
+    this.node.close()
+    await this.proxy.stop()
+    await this.redis.kill()
+    await this.setup.anvil.stop()
+  }
 }
 
 /** `veridex node` as a child process, so a test can SIGKILL it like a crashing machine would. */
