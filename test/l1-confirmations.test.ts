@@ -18,6 +18,47 @@ import { testDevnet, until } from './helpers/devnet.js'
 const CONFIRMATIONS = 3
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/** What both cases use of a devnet. */
+function parts(dev: Devnet) {
+  const l1 = l1Public(dev.state.l1)
+  const d = dev.state.deployment
+  const [keyA, keyB] = dev.state.keys.traders as [`0x${string}`, `0x${string}`]
+  return {
+    l1,
+    d,
+    seq: dev.node.sequencer,
+    client: new VeridexClient(dev.node.url),
+    mine: (n: number) => l1.request({ method: 'anvil_mine' as never, params: [`0x${n.toString(16)}`] as never }),
+    onL1: async () => Number(await l1.readContract({ address: d.inbox, abi: sequencerInboxAbi, functionName: 'delayedCount' })),
+    amount: parseUnits('1000', 6),
+    keyA,
+    keyB,
+    a: privateKeyToAccount(keyA).address,
+    b: privateKeyToAccount(keyB).address,
+  }
+}
+
+/**
+ * Mines `depth` blocks so that whatever the devnet delivered at start is included, then waits
+ * for a quiet L1 (the proposer's start-up assertions and confirmations mined), so that no other
+ * transaction buries a deposit deeper than the test does. Returns the delayed count then.
+ */
+async function quiet(dev: Devnet, depth: number): Promise<number> {
+  const { l1, seq, mine, onL1 } = parts(dev)
+  await mine(depth)
+  const count0 = await onL1()
+  await until('the start-up delayed messages included', () => (seq.delayedCount === count0 ? true : undefined))
+  let last = -1n
+  await until('a quiet L1', async () => {
+    const h = await l1.getBlockNumber({ cacheTime: 0 })
+    const still = h === last
+    last = h
+    await sleep(2_000)
+    return still && h === (await l1.getBlockNumber({ cacheTime: 0 })) ? true : undefined
+  }, 90_000)
+  return count0
+}
+
 describe('L1 confirmations: a deposit taken back by a reorg before it is deep enough is never included', function () {
   this.timeout(180_000)
   let dev: Devnet
@@ -31,33 +72,11 @@ describe('L1 confirmations: a deposit taken back by a reorg before it is deep en
   })
 
   it('includes a deposit only once it is 3 blocks deep; one a reorg removed is never included, and batches and the verifier go on', async () => {
-    const l1 = l1Public(dev.state.l1)
-    const d = dev.state.deployment
-    const seq = dev.node.sequencer
-    const client = new VeridexClient(dev.node.url)
-    const mine = (n: number) => l1.request({ method: 'anvil_mine' as never, params: [`0x${n.toString(16)}`] as never })
-    const onL1 = async () => Number(await l1.readContract({ address: d.inbox, abi: sequencerInboxAbi, functionName: 'delayedCount' }))
-    const amount = parseUnits('1000', 6)
-    const [keyA, keyB] = dev.state.keys.traders
-    const a = privateKeyToAccount(keyA!).address
-    const b = privateKeyToAccount(keyB!).address
-    // Whatever the devnet delivered at start is included first; then wait for a quiet L1 (the
-    // proposer's start-up assertions and confirmations mined), so that no other transaction
-    // buries the deposit below deeper than this test does.
-    await mine(CONFIRMATIONS)
-    const count0 = await onL1()
-    await until('the start-up delayed messages included', () => (seq.delayedCount === count0 ? true : undefined))
-    let last = -1n
-    await until('a quiet L1', async () => {
-      const h = await l1.getBlockNumber({ cacheTime: 0 })
-      const quiet = h === last
-      last = h
-      await sleep(2_000)
-      return quiet && h === (await l1.getBlockNumber({ cacheTime: 0 })) ? true : undefined
-    }, 90_000)
+    const { l1, d, seq, client, mine, onL1, a, b, keyA, keyB, amount } = parts(dev)
+    const count0 = await quiet(dev, CONFIRMATIONS)
 
     // A deposit, in the head block: not deep enough yet.
-    const depositA = await depositCollateral(l1, l1Wallet(dev.state.l1, keyA!), d, a, amount)
+    const depositA = await depositCollateral(l1, l1Wallet(dev.state.l1, keyA), d, a, amount)
     expect(await onL1()).to.equal(count0 + 1)
     await sleep(1_500) // three of the node's L1 polls
     const head = await l1.getBlockNumber({ cacheTime: 0 })
@@ -75,7 +94,7 @@ describe('L1 confirmations: a deposit taken back by a reorg before it is deep en
 
     // A deposit that stays is included once 3 blocks deep, credited, and its batch lands on L1
     // and is derived by the verifier with the sequencer's state root.
-    await depositCollateral(l1, l1Wallet(dev.state.l1, keyB!), d, b, amount)
+    await depositCollateral(l1, l1Wallet(dev.state.l1, keyB), d, b, amount)
     await sleep(1_000)
     expect(seq.delayedCount).to.equal(count0)
     await mine(CONFIRMATIONS)
@@ -90,5 +109,35 @@ describe('L1 confirmations: a deposit taken back by a reorg before it is deep en
     })
     expect(verified.index).to.equal(batch.index)
     expect(verified.stateRoot).to.equal(seq.journal.batch(batch.index)!.stateRoot)
+  })
+})
+
+describe('L1 confirmations `finalized`: a deposit is included once L1 finalizes its block', function () {
+  this.timeout(180_000)
+  let dev: Devnet
+
+  before(async () => {
+    dev = await testDevnet({ challenger: false, l1Confirmations: 'finalized' })
+  })
+
+  after(async () => {
+    await dev?.stop()
+  })
+
+  it('not at 63 blocks deep; at 64, where anvil finalizes (two epochs of 32 under its head), and credited', async () => {
+    const { l1, d, seq, client, mine, onL1, a, keyA, amount } = parts(dev)
+    await quiet(dev, 64)
+    // once more: the batch of the start-up messages is derived only when finalized, and then the
+    // proposer asserts and confirms it
+    const count0 = await quiet(dev, 64)
+    const deposit = await depositCollateral(l1, l1Wallet(dev.state.l1, keyA), d, a, amount)
+    expect(await onL1()).to.equal(count0 + 1)
+    await mine(Number(deposit.block + 63n - (await l1.getBlockNumber({ cacheTime: 0 }))))
+    await sleep(1_500) // three of the node's L1 polls
+    expect(await l1.getBlockNumber({ cacheTime: 0 }), 'nothing else buried the deposit').to.equal(deposit.block + 63n)
+    expect(seq.delayedCount, 'not finalized: not included').to.equal(count0)
+    await mine(1)
+    await until('the deposit included', () => (seq.delayedCount === count0 + 1 ? true : undefined))
+    await until('the deposit credited', async () => (BigInt((await client.account(a)).balances[ASSET_COLLATERAL] ?? '0') === amount ? true : undefined))
   })
 })
