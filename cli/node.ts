@@ -186,7 +186,7 @@ export async function startNode(o: NodeOptions): Promise<NodeHandle> {
   })
   await poster.start()
   // Re-posts batches an L1 reorg dropped, and re-queues jobs Redis lost.
-  const postReconciler = new PostReconciler({ journal: sequencer.journal, poster, l1, inbox: o.deployment.inbox, pollMs: Math.max(1_000, o.l1PollMs ?? 2_000), log })
+  const postReconciler = new PostReconciler({ journal: sequencer.journal, poster, l1, inbox: o.deployment.inbox, confirmations: l1Confirmations(o.l1Confirmations), pollMs: Math.max(1_000, o.l1PollMs ?? 2_000), log })
   postReconciler.start()
 
   // The sequencer learns about deposits from L1 with its own reader (it trusts nothing else).

@@ -2,16 +2,18 @@
  * Keeps the journal's "posted" marks true to L1, and the poster's queue true to the journal.
  *
  * - An L1 reorg can drop a batch's post after the journal marked it posted: each round compares
- *   the recently posted batches (those within `confirmations` blocks of the head) with
+ *   the recently posted batches (those L1 may still reorg: the last 64 blocks, or more when the
+ *   node reads L1 deeper, up to its finalized block with `--l1-confirmations finalized`) with
  *   SequencerInbox, and a batch L1 no longer has is closed again and queued, so it is posted
  *   again, in order.
  * - Redis can lose jobs (a restart with no persistence, an eviction): every closed batch without
  *   a live job is queued again. Posting is idempotent (the poster checks L1 first and the inbox
  *   takes the expected sequence number), so queueing too often costs nothing but a read.
  */
-import type { Address, Hex } from 'viem'
+import { type Address, type Hex, BlockNotFoundError } from 'viem'
 import { sequencerInboxAbi } from '../contracts/out/artifacts.js'
 import type { L1Public } from '../contracts/l1.js'
+import type { L1Confirmations } from '../executor/inboxReader.js'
 import { PollLoop } from '../executor/pollLoop.js'
 import type { Journal } from './journal.js'
 import type { BatchPoster } from './poster.js'
@@ -21,11 +23,18 @@ export interface PostReconcilerOptions {
   poster: BatchPoster
   l1: L1Public
   inbox: Address
-  /** Blocks after which a post is taken as final and no longer checked (default 64). */
-  confirmations?: bigint
+  /**
+   * How deep L1 may still reorg, as the node reads it (`--l1-confirmations`: a number of blocks,
+   * `safe` or `finalized`). A post is checked until it is deeper than that, and at least until it
+   * is MIN_CHECKED_DEPTH blocks deep.
+   */
+  confirmations?: L1Confirmations
   pollMs?: number
   log?: (line: string) => void
 }
+
+/** Blocks a post is checked for at least, whatever the node's confirmations. */
+export const MIN_CHECKED_DEPTH = 64n
 
 export interface ReconcileRound {
   /** Batches L1 no longer holds, queued to be posted again. */
@@ -59,11 +68,10 @@ export class PostReconciler {
     const { journal, poster, l1, inbox } = this.o
     const c = { address: inbox, abi: sequencerInboxAbi } as const
     const out: ReconcileRound = { reorged: [], requeued: [], conflicts: [] }
-    const head = await l1.getBlockNumber({ cacheTime: 0 })
-    const depth = this.o.confirmations ?? 64n
+    const from = await this.checkedFrom(await l1.getBlockNumber({ cacheTime: 0 }))
     // The journal first, L1 second: a batch marked posted before batchCount is read was mined
     // before it, so a count below it is a reorg, not a post racing this round.
-    const recent = journal.postedSince(head > depth ? head - depth : 0n)
+    const recent = journal.postedSince(from)
     const onL1 = Number(await l1.readContract({ ...c, functionName: 'batchCount' }))
     const onL1Recent: typeof recent = []
     for (const b of recent) {
@@ -108,6 +116,23 @@ export class PostReconciler {
     this.totals.requeued += out.requeued.length
     this.totals.conflicts += out.conflicts.length
     return out
+  }
+
+  /** The oldest L1 block whose posts L1 may still reorg, so this round checks them. */
+  private async checkedFrom(head: bigint): Promise<bigint> {
+    const below = (depth: bigint) => (head > depth ? head - depth : 0n)
+    const c = this.o.confirmations ?? 0n
+    let from = below(MIN_CHECKED_DEPTH)
+    if (typeof c === 'bigint') return c > MIN_CHECKED_DEPTH ? below(c) : from
+    try {
+      const labelled = (await this.o.l1.getBlock({ blockTag: c })).number
+      if (labelled < from) from = labelled
+    } catch (e) {
+      // nothing finalized yet (a young chain): every post may still be reorged
+      if (!(e instanceof BlockNotFoundError)) throw e
+      from = 0n
+    }
+    return from
   }
 
   start() {

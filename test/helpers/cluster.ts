@@ -39,9 +39,13 @@ export interface L1Setup {
   cfg: { rpcUrl: string; chainId: number }
 }
 
-/** anvil, the contracts, and `traders` accounts with 1,000,000 vUSD each deposited on L2. */
-export async function setupL1(o: { traders: number; challengePeriodSeconds?: number }): Promise<L1Setup> {
-  const anvil = await startAnvil({ chainId: L1_CHAIN_ID, accounts: 4 + o.traders })
+/**
+ * anvil, the contracts, and `traders` accounts with 1,000,000 vUSD each deposited on L2.
+ * @param o.anvilArgs more anvil flags (e.g. `--slots-in-an-epoch`, which sets how far under the
+ *   head anvil labels blocks safe and finalized)
+ */
+export async function setupL1(o: { traders: number; challengePeriodSeconds?: number; anvilArgs?: string[] }): Promise<L1Setup> {
+  const anvil = await startAnvil({ chainId: L1_CHAIN_ID, accounts: 4 + o.traders, args: o.anvilArgs })
   const k = anvil.privateKeys
   const keys = { sequencer: k[1]!, proposer: k[2]!, oracle: k[3]!, traders: k.slice(4, 4 + o.traders) as Hex[] }
   const genesis = devnetGenesis(privateKeyToAccount(keys.oracle).address)
