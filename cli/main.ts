@@ -71,7 +71,7 @@ const positiveDecimal = (v: string) => {
   return v
 }
 
-/** A whole number of L1 blocks (0 allowed). */
+/** How deep under its head L1 is read: a whole number of blocks (0 allowed), `safe` or `finalized`. */
 const l1Depth = (v: string): number | 'safe' | 'finalized' => {
   if (v === 'safe' || v === 'finalized') return v
   if (!/^[0-9]{1,7}$/.test(v)) throw new InvalidArgumentError('expected a whole number of L1 blocks (e.g. 12), `safe` or `finalized`')

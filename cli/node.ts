@@ -95,6 +95,8 @@ export async function startNode(o: NodeOptions): Promise<NodeHandle> {
   mkdirSync(o.dataDir, { recursive: true })
   const l1cfg = { rpcUrl: o.rpcUrl, chainId: o.chainId }
   const l1 = l1Public(l1cfg)
+  // how deep every L1 reader of this node stays under the head
+  const depth = l1Confirmations(o.l1Confirmations)
   const actualChainId = await l1.getChainId()
   if (actualChainId !== o.chainId) throw new Error(`L1 at ${o.rpcUrl} has chain id ${actualChainId}, not ${o.chainId}: pass the right --chain-id`)
   const seqWallet = l1Wallet(l1cfg, o.sequencerKey, undefined, { sharedNonces: true })
@@ -124,7 +126,7 @@ export async function startNode(o: NodeOptions): Promise<NodeHandle> {
     genesis: o.genesis,
     dbPath: path.join(o.dataDir, 'verifier.sqlite'),
     pollMs: o.l1PollMs,
-    confirmations: l1Confirmations(o.l1Confirmations),
+    confirmations: depth,
     // The batches it reads back are this sequencer's: their data comes from the journal when it
     // matches L1's accumulator, rather than from ~100 KB of calldata fetched and decoded here.
     knownBatchData: (index) => sequencer.journal.batch(index)?.data,
@@ -186,11 +188,11 @@ export async function startNode(o: NodeOptions): Promise<NodeHandle> {
   })
   await poster.start()
   // Re-posts batches an L1 reorg dropped, and re-queues jobs Redis lost.
-  const postReconciler = new PostReconciler({ journal: sequencer.journal, poster, l1, inbox: o.deployment.inbox, confirmations: l1Confirmations(o.l1Confirmations), pollMs: Math.max(1_000, o.l1PollMs ?? 2_000), log })
+  const postReconciler = new PostReconciler({ journal: sequencer.journal, poster, l1, inbox: o.deployment.inbox, confirmations: depth, pollMs: Math.max(1_000, o.l1PollMs ?? 2_000), log })
   postReconciler.start()
 
   // The sequencer learns about deposits from L1 with its own reader (it trusts nothing else).
-  const delayedReader = new InboxReader(l1, o.deployment.inbox, o.deployment.deployBlock, { delayedOnly: true, confirmations: l1Confirmations(o.l1Confirmations) })
+  const delayedReader = new InboxReader(l1, o.deployment.inbox, o.deployment.deployBlock, { delayedOnly: true, confirmations: depth })
   let stopped = false
   let l1Loop: Promise<void> | undefined
   const readL1 = async () => {
