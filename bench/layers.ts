@@ -111,10 +111,15 @@ async function listen(answer: (body: { id: unknown; method: string; params: unkn
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
-      void answer(JSON.parse(Buffer.concat(chunks).toString('utf8'))).then((out) => {
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) })
-        res.end(out)
-      })
+      // a failure is answered, and the load client counts it: the layer's figure is then refused
+      const failed = (e: unknown) => JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32000, message: `FAILED: ${(e as Error).message}` } })
+      void Promise.resolve()
+        .then(() => answer(JSON.parse(Buffer.concat(chunks).toString('utf8'))))
+        .catch(failed)
+        .then((out) => {
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) })
+          res.end(out)
+        })
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
