@@ -49,8 +49,11 @@ export async function profiled<T>(work: () => Promise<T>, intervalUs = 500): Pro
   await session.post('Profiler.setSamplingInterval', { interval: intervalUs })
   await session.post('Profiler.start')
   // BENCH_HEAPPROFILE=file.heapprofile: also where the allocations come from (every one sampled,
-  // collected or not: garbage is what costs here), for Chrome DevTools' memory tab.
-  if (process.env.BENCH_HEAPPROFILE) await session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never)
+  // collected or not: garbage is what costs here), for Chrome DevTools' memory tab. With
+  // BENCH_HEAPPROFILE_PROMOTED=1, only those that outlived the young generation: what each
+  // scavenge copies and promotes, the length of its pause.
+  const promotedOnly = process.env.BENCH_HEAPPROFILE_PROMOTED === '1'
+  if (process.env.BENCH_HEAPPROFILE) await session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: !promotedOnly } as never)
   type Profile = { nodes: ProfileNode[]; startTime: number; endTime: number; samples: number[]; timeDeltas: number[] }
   const stop = async () => {
     if (process.env.BENCH_HEAPPROFILE) {

@@ -42,7 +42,7 @@ export interface DevnetOptions {
   rateLimits?: NodeOptions['rateLimits']
   /** Run the challenger (default true). */
   challenger?: boolean
-  /** How far under the L1 head the node reads (NodeOptions.l1Confirmations; default 0). */
+  /** How far under the L1 head the node reads (NodeOptions.l1Confirmations; default 0, whatever the L1 chain id). */
   l1Confirmations?: NodeOptions['l1Confirmations']
   /**
    * Milliseconds between the devnet oracle's price updates (a small deterministic random walk);
@@ -138,7 +138,8 @@ export async function startDevnet(o: DevnetOptions = {}): Promise<Devnet> {
     rpc: o.rpc,
     rateLimits: o.rateLimits,
     keeper: o.keeper,
-    l1Confirmations: o.l1Confirmations,
+    // its own anvil, whatever chain id it was given: nothing reorgs it unless a test asks
+    l1Confirmations: o.l1Confirmations ?? 0,
     log,
   })
 

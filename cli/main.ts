@@ -178,7 +178,7 @@ withClientLimits(program
   .option('--host <host>', 'JSON-RPC bind address', '127.0.0.1')
   .option('--batch-age <ms>', 'close a batch after this many milliseconds', '2000')
   .option('--l1-poll <ms>', 'how often each L1 reader (verifier, deposits, proposer, dispute agents) reads L1; public endpoints meter requests', '2000')
-  .option('--l1-confirmations <blocks|safe|finalized>', 'read L1 only this many blocks under its head, or only up to its `safe` or `finalized` block: deposits and L1-sent transactions wait that long before the sequencer includes them, and the verifier derives only from such blocks, so a reorg up to that depth cannot take back a deposit a batch consumed (on a public network: `finalized`, which no reorg takes back; deploy with a --force-inclusion-delay well above the time to finality)', l1Depth, 0)
+  .option('--l1-confirmations <blocks|safe|finalized>', 'read L1 only this many blocks under its head, or only up to its `safe` or `finalized` block: deposits and L1-sent transactions wait that long before the sequencer includes them, and the verifier derives only from such blocks, so a reorg up to that depth cannot take back a deposit a batch consumed (on a public network: `finalized`, which no reorg takes back; deploy with a --force-inclusion-delay well above the time to finality). Default: 0 on a local L1 (chain id 31337 or 1337), `finalized` on any other', l1Depth)
   .option('--no-keeper', 'do not liquidate accounts under maintenance margin (anyone else may)'))
   .action(async (o) => {
     const { ensureRedis } = await import('./redis.js')

@@ -10,7 +10,7 @@ import path from 'node:path'
 import { type Hex, zeroAddress } from 'viem'
 import { l1Public, l1Wallet } from '../contracts/l1.js'
 import type { Deployment } from '../contracts/deploy.js'
-import { InboxReader, l1Confirmations } from '../executor/inboxReader.js'
+import { InboxReader, LOCAL_L1_CHAIN_IDS, formatL1Confirmations, l1Confirmations } from '../executor/inboxReader.js'
 import { Verifier } from '../executor/verifier.js'
 import { Proposer, type ProposerOptions } from '../prover/proposer.js'
 import { DisputeAgent, type DisputeAgentOptions } from '../prover/dispute/agent.js'
@@ -59,7 +59,8 @@ export interface NodeOptions {
   /** How often each L1 reader (verifier, delayed messages, proposer, dispute agents) polls L1; the post reconciler every max(1 s, this). */
   l1PollMs?: number
   /**
-   * How far under the L1 head the node reads (default 0): a delayed message (a deposit, an L1-sent
+   * How far under the L1 head the node reads (default: 0 on a local development L1, chain id
+   * 31337 or 1337; `'finalized'` on any other, `LOCAL_L1_CHAIN_IDS`): a delayed message (a deposit, an L1-sent
    * transaction) must be this many blocks deep before the sequencer includes it, and the verifier
    * derives (so the proposer asserts) only from blocks this deep. A reorg no deeper cannot take
    * back a deposit a batch consumed, nor change blocks the verifier has read. `'finalized'` reads
@@ -95,10 +96,14 @@ export async function startNode(o: NodeOptions): Promise<NodeHandle> {
   mkdirSync(o.dataDir, { recursive: true })
   const l1cfg = { rpcUrl: o.rpcUrl, chainId: o.chainId }
   const l1 = l1Public(l1cfg)
-  // how deep every L1 reader of this node stays under the head
-  const depth = l1Confirmations(o.l1Confirmations)
   const actualChainId = await l1.getChainId()
   if (actualChainId !== o.chainId) throw new Error(`L1 at ${o.rpcUrl} has chain id ${actualChainId}, not ${o.chainId}: pass the right --chain-id`)
+  // how deep every L1 reader of this node stays under the head
+  const depth = l1Confirmations(o.l1Confirmations, o.chainId)
+  const local = LOCAL_L1_CHAIN_IDS.includes(o.chainId)
+  if (typeof depth === 'string') log(`node: reading L1 up to its ${depth} block${o.l1Confirmations === undefined ? ` (the default on L1 chain ${o.chainId}, which is not a local one; --l1-confirmations <blocks> reads nearer the head)` : ''}`)
+  else if (depth > 0n) log(`node: reading L1 ${depth} blocks under its head`)
+  else log(`node: reading L1 at its head${local ? '' : ': a reorg of L1 chain ' + o.chainId + ' can take back a deposit that acknowledged orders spent; run with --l1-confirmations finalized'}`)
   const seqWallet = l1Wallet(l1cfg, o.sequencerKey, undefined, { sharedNonces: true })
 
   const sequencer = await Sequencer.open({
@@ -200,7 +205,7 @@ export async function startNode(o: NodeOptions): Promise<NodeHandle> {
       try {
         const { delayed, headTimestamp, reorg } = await delayedReader.poll()
         if (reorg && reorg.delayed < sequencer.delayedCount) {
-          log(`sequencer: an L1 reorg back to block ${reorg.ancestor} took back delayed messages from ${reorg.delayed} on, and this sequencer had included up to ${sequencer.delayedCount - 1}: unless L1 delivers the same messages again, batches that read them cannot be posted (--l1-confirmations is ${o.l1Confirmations ?? 0}; run with --l1-confirmations finalized, or a number of blocks at least this L1's finality depth)`)
+          log(`sequencer: an L1 reorg back to block ${reorg.ancestor} took back delayed messages from ${reorg.delayed} on, and this sequencer had included up to ${sequencer.delayedCount - 1}: unless L1 delivers the same messages again, batches that read them cannot be posted (--l1-confirmations is ${formatL1Confirmations(depth)}; run with --l1-confirmations finalized, or a number of blocks at least this L1's finality depth)`)
         }
         try {
           sequencer.addDelayed(delayed.map((d) => ({ index: d.index, bytes: d.bytes })), headTimestamp)

@@ -80,8 +80,23 @@ export function batchAccumulator(prevAcc: Hex, header: BatchHeader, data: Uint8A
  */
 export type L1Confirmations = bigint | 'safe' | 'finalized'
 
-/** The reader's depth for a node option: a number of blocks, `safe` or `finalized` (default 0). */
-export const l1Confirmations = (v: number | 'safe' | 'finalized' | undefined): L1Confirmations => (typeof v === 'string' ? v : BigInt(v ?? 0))
+/**
+ * Chain ids of local development L1s (anvil and Hardhat 31337, geth --dev and Ganache 1337): one
+ * node mines them and nothing reorgs them unless a test asks, so reading at their head is safe.
+ */
+export const LOCAL_L1_CHAIN_IDS: readonly number[] = [31337, 1337]
+
+/**
+ * The reader's depth for a node option: a number of blocks, `safe` or `finalized`. Unset, it is 0
+ * on a local development L1 and `finalized` on any other: on a public network a deposit read at
+ * the head can be taken back by a reorg after orders that spent it were acknowledged, which the
+ * sequencer cannot undo.
+ */
+export const l1Confirmations = (v: number | 'safe' | 'finalized' | undefined, l1ChainId: number): L1Confirmations =>
+  v === undefined ? (LOCAL_L1_CHAIN_IDS.includes(l1ChainId) ? 0n : 'finalized') : typeof v === 'string' ? v : BigInt(v)
+
+/** How a depth reads in logs and errors, as `--l1-confirmations` takes it. */
+export const formatL1Confirmations = (c: L1Confirmations): string => (typeof c === 'string' ? c : c.toString())
 
 /** Block ranges per getLogs call; public RPC endpoints cap ranges, anvil does not care. */
 const LOG_RANGE = 5_000n

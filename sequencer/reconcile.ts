@@ -152,14 +152,18 @@ export async function reconcileWithL1(seq: Sequencer, o: ReconcileOptions): Prom
   const log = o.log ?? (() => {})
   const journal = seq.journal
   const l1 = await readL1Batches(o)
-  // The forced batches' delayed messages must be known before replay executes them.
-  const { delayed } = await new InboxReader(o.l1, o.inbox, o.fromBlock, { delayedOnly: true }).poll()
-  seq.addDelayed(delayed.map((d) => ({ index: d.index, bytes: d.bytes })))
 
   // Read L1's data where the journal's batch may differ, and for every batch from there on
   // (they may be adopted). Normally that is none: posted batches match by transaction hash.
   const first = l1.findIndex((b) => sameBatch(journal.batch(b.index), b) !== true)
   if (first < 0) return undefined
+  // The forced batches' delayed messages must be known before replay executes them: exactly the
+  // ones L1's batches consumed. Later ones reach the sequencer through the node's delayed reader,
+  // no nearer L1's head than --l1-confirmations: taken from the head here, a reorg could take back
+  // a deposit after orders that spent it were acknowledged.
+  const consumed = l1.reduce((n, b) => (b.afterDelayedCount > n ? b.afterDelayedCount : n), 0n)
+  const { delayed } = await new InboxReader(o.l1, o.inbox, o.fromBlock, { delayedOnly: true }).poll()
+  seq.addDelayed(delayed.filter((d) => BigInt(d.index) < consumed).map((d) => ({ index: d.index, bytes: d.bytes })))
   for (const b of l1.slice(first)) if (!b.forced) b.data = await readBatchData(o.l1, b)
   const engine = await seq.freshEngine()
 

@@ -4,6 +4,8 @@
  * then leaves no batch consuming a message L1 no longer has (such a batch could never be posted),
  * and the verifier, reading no deeper, never derives from the block that was replaced.
  */
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
 import { expect } from 'chai'
 import { parseUnits } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
@@ -13,7 +15,9 @@ import { sequencerInboxAbi } from '../contracts/out/artifacts.js'
 import type { Devnet } from '../cli/devnet.js'
 import { VeridexClient } from '../sdk/client.js'
 import { ASSET_COLLATERAL } from '../sdk/protocol.js'
-import { testDevnet, until } from './helpers/devnet.js'
+import { tempDir, testDevnet, until } from './helpers/devnet.js'
+import { type L1Setup, NodeProcess, PrivateRedis, setupL1 } from './helpers/cluster.js'
+import { freePort } from '../contracts/anvil.js'
 
 const CONFIRMATIONS = 3
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -139,5 +143,51 @@ describe('L1 confirmations `finalized`: a deposit is included once L1 finalizes 
     await mine(1)
     await until('the deposit included', () => (seq.delayedCount === count0 + 1 ? true : undefined))
     await until('the deposit credited', async () => (BigInt((await client.account(a)).balances[ASSET_COLLATERAL] ?? '0') === amount ? true : undefined))
+  })
+})
+
+describe('L1 confirmations by default: `finalized` on an L1 that is not a local one', function () {
+  this.timeout(180_000)
+  let setup: L1Setup
+  let redis: PrivateRedis
+  let node: NodeProcess
+  let logFile: string
+
+  before(async () => {
+    // Sepolia's chain id on an anvil that labels blocks as post-merge Ethereum does (safe 32 and
+    // finalized 64 blocks under its head); each trader's deposit is mined during the setup.
+    setup = await setupL1({ traders: 1, chainId: 11155111 })
+    redis = await PrivateRedis.start()
+    const dataDir = tempDir('l1-default-depth')
+    logFile = path.join(dataDir, 'node.log')
+    node = new NodeProcess({ setup, redisUrl: redis.url, dataDir, port: await freePort(), logFile })
+    await node.start() // no --l1-confirmations
+  })
+
+  after(async () => {
+    await node?.stop('SIGKILL')
+    node?.close()
+    await redis?.kill()
+    await setup?.anvil.stop()
+  })
+
+  it('a node started without --l1-confirmations says it reads at finalized, and credits a deposit made before it started only once 64 blocks deep, past safe', async () => {
+    const l1 = setup.l1
+    const client = new VeridexClient(node.url)
+    const trader = privateKeyToAccount(setup.keys.traders[0]!).address
+    const credited = async () => BigInt((await client.account(trader)).balances[ASSET_COLLATERAL] ?? '0') > 0n
+    const mine = (n: number) => l1.request({ method: 'anvil_mine' as never, params: [`0x${n.toString(16)}`] as never })
+    expect(readFileSync(logFile, 'utf8')).to.include('node: reading L1 up to its finalized block (the default on L1 chain 11155111')
+
+    const head = await l1.getBlockNumber({ cacheTime: 0 }) // the deposit is in this block or an earlier one
+    await sleep(1_500) // several of the node's L1 polls (200 ms)
+    expect(await credited(), 'at the head (the depth of a local L1) it would be credited').to.equal(false)
+    await mine(40)
+    expect((await l1.getBlock({ blockTag: 'safe' })).number >= head, 'the deposit is safe').to.equal(true)
+    expect((await l1.getBlock({ blockTag: 'finalized' })).number < head, 'not finalized yet').to.equal(true)
+    await sleep(1_500)
+    expect(await credited(), 'at `safe` or 40 blocks it would be credited').to.equal(false)
+    await mine(24)
+    await until('the deposit credited once finalized', async () => ((await credited()) ? true : undefined))
   })
 })

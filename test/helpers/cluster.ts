@@ -43,17 +43,19 @@ export interface L1Setup {
  * anvil, the contracts, and `traders` accounts with 1,000,000 vUSD each deposited on L2.
  * @param o.anvilArgs more anvil flags (e.g. `--slots-in-an-epoch`, which sets how far under the
  *   head anvil labels blocks safe and finalized)
+ * @param o.chainId the L1's chain id (default 31337, a local one)
  */
-export async function setupL1(o: { traders: number; challengePeriodSeconds?: number; anvilArgs?: string[] }): Promise<L1Setup> {
-  const anvil = await startAnvil({ chainId: L1_CHAIN_ID, accounts: 4 + o.traders, args: o.anvilArgs })
+export async function setupL1(o: { traders: number; challengePeriodSeconds?: number; anvilArgs?: string[]; chainId?: number }): Promise<L1Setup> {
+  const chainId = o.chainId ?? L1_CHAIN_ID
+  const anvil = await startAnvil({ chainId, accounts: 4 + o.traders, args: o.anvilArgs })
   const k = anvil.privateKeys
   const keys = { sequencer: k[1]!, proposer: k[2]!, oracle: k[3]!, traders: k.slice(4, 4 + o.traders) as Hex[] }
   const genesis = devnetGenesis(privateKeyToAccount(keys.oracle).address)
   const roots = await genesisRoots(genesis)
-  const cfg = { rpcUrl: anvil.rpcUrl, chainId: L1_CHAIN_ID }
+  const cfg = { rpcUrl: anvil.rpcUrl, chainId }
   const deployment = await deployVeridex({
     rpcUrl: anvil.rpcUrl,
-    chainId: L1_CHAIN_ID,
+    chainId,
     deployerKey: k[0]!,
     sequencer: privateKeyToAccount(keys.sequencer).address,
     proposer: privateKeyToAccount(keys.proposer).address,
