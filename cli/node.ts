@@ -10,7 +10,7 @@ import path from 'node:path'
 import { type Hex, zeroAddress } from 'viem'
 import { l1Public, l1Wallet } from '../contracts/l1.js'
 import type { Deployment } from '../contracts/deploy.js'
-import { InboxReader, LOCAL_L1_CHAIN_IDS, formatL1Confirmations, l1Confirmations } from '../executor/inboxReader.js'
+import { InboxReader, LOCAL_L1_CHAIN_IDS, l1Confirmations } from '../executor/inboxReader.js'
 import { Verifier } from '../executor/verifier.js'
 import { Proposer, type ProposerOptions } from '../prover/proposer.js'
 import { DisputeAgent, type DisputeAgentOptions } from '../prover/dispute/agent.js'
@@ -60,9 +60,9 @@ export interface NodeOptions {
   l1PollMs?: number
   /**
    * How far under the L1 head the node reads (default: 0 on a local development L1, chain id
-   * 31337 or 1337; `'finalized'` on any other, `LOCAL_L1_CHAIN_IDS`): a delayed message (a deposit, an L1-sent
-   * transaction) must be this many blocks deep before the sequencer includes it, and the verifier
-   * derives (so the proposer asserts) only from blocks this deep. A reorg no deeper cannot take
+   * 31337 or 1337, `LOCAL_L1_CHAIN_IDS`; `'finalized'` on any other): a delayed message (a
+   * deposit, an L1-sent transaction) must be this many blocks deep before the sequencer includes
+   * it, and the verifier derives (so the proposer asserts) only from blocks this deep. A reorg no deeper cannot take
    * back a deposit a batch consumed, nor change blocks the verifier has read. `'finalized'` reads
    * only L1's finalized blocks (post-merge Ethereum and its testnets), which no reorg takes back;
    * `'safe'`, only its safe ones.
@@ -205,7 +205,7 @@ export async function startNode(o: NodeOptions): Promise<NodeHandle> {
       try {
         const { delayed, headTimestamp, reorg } = await delayedReader.poll()
         if (reorg && reorg.delayed < sequencer.delayedCount) {
-          log(`sequencer: an L1 reorg back to block ${reorg.ancestor} took back delayed messages from ${reorg.delayed} on, and this sequencer had included up to ${sequencer.delayedCount - 1}: unless L1 delivers the same messages again, batches that read them cannot be posted (--l1-confirmations is ${formatL1Confirmations(depth)}; run with --l1-confirmations finalized, or a number of blocks at least this L1's finality depth)`)
+          log(`sequencer: an L1 reorg back to block ${reorg.ancestor} took back delayed messages from ${reorg.delayed} on, and this sequencer had included up to ${sequencer.delayedCount - 1}: unless L1 delivers the same messages again, batches that read them cannot be posted (--l1-confirmations is ${depth}; run with --l1-confirmations finalized, or a number of blocks at least this L1's finality depth)`)
         }
         try {
           sequencer.addDelayed(delayed.map((d) => ({ index: d.index, bytes: d.bytes })), headTimestamp)

@@ -95,9 +95,6 @@ export const LOCAL_L1_CHAIN_IDS: readonly number[] = [31337, 1337]
 export const l1Confirmations = (v: number | 'safe' | 'finalized' | undefined, l1ChainId: number): L1Confirmations =>
   v === undefined ? (LOCAL_L1_CHAIN_IDS.includes(l1ChainId) ? 0n : 'finalized') : typeof v === 'string' ? v : BigInt(v)
 
-/** How a depth reads in logs and errors, as `--l1-confirmations` takes it. */
-export const formatL1Confirmations = (c: L1Confirmations): string => (typeof c === 'string' ? c : c.toString())
-
 /** Block ranges per getLogs call; public RPC endpoints cap ranges, anvil does not care. */
 const LOG_RANGE = 5_000n
 

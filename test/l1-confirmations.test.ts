@@ -177,7 +177,8 @@ describe('L1 confirmations by default: `finalized` on an L1 that is not a local 
     const trader = privateKeyToAccount(setup.keys.traders[0]!).address
     const credited = async () => BigInt((await client.account(trader)).balances[ASSET_COLLATERAL] ?? '0') > 0n
     const mine = (n: number) => l1.request({ method: 'anvil_mine' as never, params: [`0x${n.toString(16)}`] as never })
-    expect(readFileSync(logFile, 'utf8')).to.include('node: reading L1 up to its finalized block (the default on L1 chain 11155111')
+    // the node's output reaches its log file through a pipe: wait for the line rather than race it
+    await until('the node says how deep it reads L1', () => (readFileSync(logFile, 'utf8').includes('node: reading L1 up to its finalized block (the default on L1 chain 11155111') ? true : undefined), 10_000)
 
     const head = await l1.getBlockNumber({ cacheTime: 0 }) // the deposit is in this block or an earlier one
     await sleep(1_500) // several of the node's L1 polls (200 ms)

@@ -68,6 +68,9 @@ describe('L1 plumbing on a second chain id', function () {
     startNode({
       rpcUrl: anvil.rpcUrl, chainId, deployment, genesis: genesis(), sequencerKey: keys.sequencer, proposerKey: keys.proposer,
       redisUrl: redis.url, dataDir: tempDir('testnet'), batchMaxAgeMs: 300, log: () => {},
+      // anvil mines only when sent a transaction: at `finalized`, the default off a local chain
+      // id (test/l1-confirmations checks it), nothing here would be read for 64 blocks
+      l1Confirmations: 0,
     })
 
   it('refuses an endpoint whose chain id differs from --chain-id', async () => {
