@@ -100,10 +100,9 @@ export async function startNode(o: NodeOptions): Promise<NodeHandle> {
   if (actualChainId !== o.chainId) throw new Error(`L1 at ${o.rpcUrl} has chain id ${actualChainId}, not ${o.chainId}: pass the right --chain-id`)
   // how deep every L1 reader of this node stays under the head
   const depth = l1Confirmations(o.l1Confirmations, o.chainId)
-  const local = LOCAL_L1_CHAIN_IDS.includes(o.chainId)
   if (typeof depth === 'string') log(`node: reading L1 up to its ${depth} block${o.l1Confirmations === undefined ? ` (the default on L1 chain ${o.chainId}, which is not a local one; --l1-confirmations <blocks> reads nearer the head)` : ''}`)
   else if (depth > 0n) log(`node: reading L1 ${depth} blocks under its head`)
-  else log(`node: reading L1 at its head${local ? '' : ': a reorg of L1 chain ' + o.chainId + ' can take back a deposit that acknowledged orders spent; run with --l1-confirmations finalized'}`)
+  else log(`node: reading L1 at its head${LOCAL_L1_CHAIN_IDS.includes(o.chainId) ? '' : ': a reorg of L1 chain ' + o.chainId + ' can take back a deposit that acknowledged orders spent; run with --l1-confirmations finalized'}`)
   const seqWallet = l1Wallet(l1cfg, o.sequencerKey, undefined, { sharedNonces: true })
 
   const sequencer = await Sequencer.open({

@@ -15,9 +15,8 @@ import { sequencerInboxAbi } from '../contracts/out/artifacts.js'
 import type { Devnet } from '../cli/devnet.js'
 import { VeridexClient } from '../sdk/client.js'
 import { ASSET_COLLATERAL } from '../sdk/protocol.js'
-import { tempDir, testDevnet, until } from './helpers/devnet.js'
-import { type L1Setup, NodeProcess, PrivateRedis, setupL1 } from './helpers/cluster.js'
-import { freePort } from '../contracts/anvil.js'
+import { testDevnet, until } from './helpers/devnet.js'
+import { ProxiedNode } from './helpers/cluster.js'
 
 const CONFIRMATIONS = 3
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -148,31 +147,23 @@ describe('L1 confirmations `finalized`: a deposit is included once L1 finalizes 
 
 describe('L1 confirmations by default: `finalized` on an L1 that is not a local one', function () {
   this.timeout(180_000)
-  let setup: L1Setup
-  let redis: PrivateRedis
-  let node: NodeProcess
-  let logFile: string
+  let fixture: ProxiedNode
 
   before(async () => {
     // Sepolia's chain id on an anvil that labels blocks as post-merge Ethereum does (safe 32 and
-    // finalized 64 blocks under its head); each trader's deposit is mined during the setup.
-    setup = await setupL1({ traders: 1, chainId: 11155111 })
-    redis = await PrivateRedis.start()
-    const dataDir = tempDir('l1-default-depth')
-    logFile = path.join(dataDir, 'node.log')
-    node = new NodeProcess({ setup, redisUrl: redis.url, dataDir, port: await freePort(), logFile })
-    await node.start() // no --l1-confirmations
+    // finalized 64 blocks under its head); each trader's deposit is mined during the setup. The
+    // node runs without --l1-confirmations (the fixture's proxy injects no faults).
+    fixture = await ProxiedNode.start({ name: 'l1-default-depth', traders: 1, chainId: 11155111, node: {} })
   })
 
   after(async () => {
-    await node?.stop('SIGKILL')
-    node?.close()
-    await redis?.kill()
-    await setup?.anvil.stop()
+    await fixture?.stop()
   })
 
   it('a node started without --l1-confirmations says it reads at finalized, and credits a deposit made before it started only once 64 blocks deep, past safe', async () => {
+    const { setup, node, dataDir } = fixture
     const l1 = setup.l1
+    const logFile = path.join(dataDir, 'node.log')
     const client = new VeridexClient(node.url)
     const trader = privateKeyToAccount(setup.keys.traders[0]!).address
     const credited = async () => BigInt((await client.account(trader)).balances[ASSET_COLLATERAL] ?? '0') > 0n

@@ -140,9 +140,9 @@ export interface NodeProcessOptions {
 export class ProxiedNode {
   private constructor(readonly setup: L1Setup, readonly redis: PrivateRedis, readonly proxy: L1FaultProxy, readonly node: NodeProcess, readonly dataDir: string) {}
 
-  /** @param o.name temp-dir prefix; o.seed the proxy's fault PRNG seed; o.node the node's other options */
-  static async start(o: { name: string; traders: number; seed?: number; node: Pick<NodeProcessOptions, 'withProposer' | 'batchAgeMs' | 'l1PollMs'> }): Promise<ProxiedNode> {
-    const setup = await setupL1({ traders: o.traders })
+  /** @param o.name temp-dir prefix; o.seed the proxy's fault PRNG seed; o.chainId the L1's (setupL1); o.node the node's other options */
+  static async start(o: { name: string; traders: number; seed?: number; chainId?: number; node: Pick<NodeProcessOptions, 'withProposer' | 'batchAgeMs' | 'l1PollMs'> }): Promise<ProxiedNode> {
+    const setup = await setupL1({ traders: o.traders, chainId: o.chainId })
     const redis = await PrivateRedis.start()
     const proxy = await L1FaultProxy.start(setup.anvil.rpcUrl, NO_FAULTS, o.seed)
     const dataDir = tempDir(o.name)
